@@ -1,0 +1,257 @@
+//! Actions: one concrete thing a principal asks to do to a target.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::canonical;
+use crate::principal::Principal;
+
+/// The name of a target as configured (`prod-db`, `k8s-prod`).
+pub type TargetName = String;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    Sql,
+    Exec,
+    Http,
+    McpTool,
+    Custom,
+}
+
+impl ActionKind {
+    pub const ALL: [ActionKind; 5] = [
+        ActionKind::Sql,
+        ActionKind::Exec,
+        ActionKind::Http,
+        ActionKind::McpTool,
+        ActionKind::Custom,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Sql => "sql",
+            ActionKind::Exec => "exec",
+            ActionKind::Http => "http",
+            ActionKind::McpTool => "mcp_tool",
+            ActionKind::Custom => "custom",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ActionKind> {
+        ActionKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+impl fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the action does, exactly as the caller will run it. The payload is
+/// fingerprinted byte for byte: no normalisation, so a changed byte is a new action.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "payload", rename_all = "snake_case")]
+pub enum Payload {
+    Sql(SqlPayload),
+    Exec(ExecPayload),
+    Http(HttpPayload),
+    McpTool(McpPayload),
+    Custom(CustomPayload),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlPayload {
+    /// One or more statements, as sent to the database.
+    pub sql: String,
+    /// Bound parameters of an extended-protocol statement, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<Value>,
+}
+
+/// A command, either as an argv (what `signoff exec` runs) or as a shell string
+/// (what an agent's shell tool runs).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum ExecPayload {
+    Argv { argv: Vec<String> },
+    Shell { command: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpPayload {
+    pub method: String,
+    /// Path and query, e.g. `/api/v1/namespaces/payments/pods?watch=true`.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpPayload {
+    pub server: String,
+    pub tool: String,
+    #[serde(default)]
+    pub arguments: Value,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomPayload {
+    /// What the caller wants to do, in its own vocabulary (`file.write`, `refund`).
+    pub operation: String,
+    /// What it acts on (a path, an account id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub attributes: Value,
+}
+
+impl Payload {
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            Payload::Sql(_) => ActionKind::Sql,
+            Payload::Exec(_) => ActionKind::Exec,
+            Payload::Http(_) => ActionKind::Http,
+            Payload::McpTool(_) => ActionKind::McpTool,
+            Payload::Custom(_) => ActionKind::Custom,
+        }
+    }
+
+    /// The payload body alone, as JSON (without the kind tag).
+    pub fn body_json(&self) -> Value {
+        let tagged = serde_json::to_value(self).unwrap_or(Value::Null);
+        tagged.get("payload").cloned().unwrap_or(Value::Null)
+    }
+}
+
+/// A SHA-256 over the canonical encoding of (principal, on_behalf_of, target,
+/// kind, payload), as 64 lowercase hex characters.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Fingerprint(pub String);
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Fingerprint {
+    /// The first 12 hex characters, for display.
+    pub fn short(&self) -> &str {
+        self.0.get(..12).unwrap_or(&self.0)
+    }
+}
+
+/// One concrete action. The reason is the caller's stated intent: shown to
+/// reviewers and given to policy, but not part of the fingerprint, because the
+/// same action for a different stated reason is still the same action.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    pub principal: Principal,
+    pub on_behalf_of: String,
+    pub target: TargetName,
+    #[serde(flatten)]
+    pub payload: Payload,
+}
+
+impl Action {
+    pub fn kind(&self) -> ActionKind {
+        self.payload.kind()
+    }
+
+    /// The canonical encoding the fingerprint is computed over.
+    pub fn canonical(&self) -> Value {
+        json!({
+            "principal": self.principal.to_string(),
+            "on_behalf_of": self.on_behalf_of,
+            "target": self.target,
+            "kind": self.kind().as_str(),
+            "payload": self.payload.body_json(),
+        })
+    }
+
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint(canonical::sha256_hex(&self.canonical()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delete_all() -> Action {
+        Action {
+            principal: Principal::Agent("bot".into()),
+            on_behalf_of: "alice".into(),
+            target: "prod-db".into(),
+            payload: Payload::Sql(SqlPayload {
+                sql: "DELETE FROM orders".into(),
+                params: vec![],
+            }),
+        }
+    }
+
+    #[test]
+    fn fingerprint_is_stable_and_hex() {
+        let fp = delete_all().fingerprint();
+        assert_eq!(fp, delete_all().fingerprint());
+        assert_eq!(fp.0.len(), 64);
+        assert!(fp.0.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn every_field_is_bound_into_the_fingerprint() {
+        let base = delete_all().fingerprint();
+        let mut changed = Vec::new();
+        let mut a = delete_all();
+        a.principal = Principal::Agent("bot2".into());
+        changed.push(a);
+        let mut a = delete_all();
+        a.on_behalf_of = "bob".into();
+        changed.push(a);
+        let mut a = delete_all();
+        a.target = "staging-db".into();
+        changed.push(a);
+        let mut a = delete_all();
+        a.payload = Payload::Sql(SqlPayload {
+            sql: "DELETE FROM orders ".into(),
+            params: vec![],
+        });
+        changed.push(a);
+        let mut a = delete_all();
+        a.payload = Payload::Custom(CustomPayload {
+            operation: "DELETE FROM orders".into(),
+            resource: None,
+            attributes: Value::Null,
+        });
+        changed.push(a);
+        for a in changed {
+            assert_ne!(a.fingerprint(), base, "{a:?}");
+        }
+    }
+
+    #[test]
+    fn wire_form_is_kind_plus_payload() {
+        let v = serde_json::to_value(delete_all()).unwrap();
+        assert_eq!(v["kind"], "sql");
+        assert_eq!(v["payload"]["sql"], "DELETE FROM orders");
+        let back: Action = serde_json::from_value(v).unwrap();
+        assert_eq!(back, delete_all());
+    }
+
+    #[test]
+    fn exec_payload_accepts_argv_or_shell_string() {
+        let a: ExecPayload = serde_json::from_str(r#"{"argv":["ls","-l"]}"#).unwrap();
+        assert!(matches!(a, ExecPayload::Argv { .. }));
+        let s: ExecPayload = serde_json::from_str(r#"{"command":"ls -l"}"#).unwrap();
+        assert!(matches!(s, ExecPayload::Shell { .. }));
+    }
+}

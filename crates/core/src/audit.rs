@@ -1,0 +1,308 @@
+//! The tamper-evident audit chain (DESIGN §8, invariant 5).
+//!
+//! Each event's `hash` is SHA-256 over the canonical JSON of every other field,
+//! `prev_hash` included, so editing, deleting, inserting or reordering any event
+//! breaks the chain at that point.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::canonical;
+
+/// The `prev_hash` of the first event.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AuditKind {
+    /// An action was requested and decided (one event: both happen atomically).
+    #[serde(rename = "action.decided")]
+    ActionDecided,
+    #[serde(rename = "request.created")]
+    RequestCreated,
+    #[serde(rename = "review.submitted")]
+    ReviewSubmitted,
+    /// Approved, denied, expired or cancelled.
+    #[serde(rename = "request.resolved")]
+    RequestResolved,
+    #[serde(rename = "grant.consumed")]
+    GrantConsumed,
+    /// The execution outcome reported by the front door.
+    #[serde(rename = "action.executed")]
+    ActionExecuted,
+    #[serde(rename = "auth.failed")]
+    AuthFailed,
+    /// Policy and config loaded at start.
+    #[serde(rename = "gateway.started")]
+    GatewayStarted,
+    #[serde(rename = "key.created")]
+    KeyCreated,
+}
+
+impl AuditKind {
+    pub const ALL: [AuditKind; 9] = [
+        AuditKind::ActionDecided,
+        AuditKind::RequestCreated,
+        AuditKind::ReviewSubmitted,
+        AuditKind::RequestResolved,
+        AuditKind::GrantConsumed,
+        AuditKind::ActionExecuted,
+        AuditKind::AuthFailed,
+        AuditKind::GatewayStarted,
+        AuditKind::KeyCreated,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::ActionDecided => "action.decided",
+            AuditKind::RequestCreated => "request.created",
+            AuditKind::ReviewSubmitted => "review.submitted",
+            AuditKind::RequestResolved => "request.resolved",
+            AuditKind::GrantConsumed => "grant.consumed",
+            AuditKind::ActionExecuted => "action.executed",
+            AuditKind::AuthFailed => "auth.failed",
+            AuditKind::GatewayStarted => "gateway.started",
+            AuditKind::KeyCreated => "key.created",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<AuditKind> {
+        AuditKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+impl fmt::Display for AuditKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One audit event. `seq`, `prev_hash` and `hash` are set by [`AuditEvent::seal`]
+/// when the store appends it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub seq: i64,
+    pub id: Uuid,
+    /// RFC 3339, UTC. Kept as text so the hash covers exactly what is stored.
+    pub at: String,
+    pub kind: AuditKind,
+    /// The principal that caused the event, or `system`.
+    pub actor: String,
+    pub on_behalf_of: Option<String>,
+    pub target: Option<String>,
+    pub action_id: Option<Uuid>,
+    pub approval_id: Option<Uuid>,
+    pub fingerprint: Option<String>,
+    pub reason: Option<String>,
+    /// The action payload, masked.
+    pub payload: Value,
+    /// Kind-specific details: decision, policies, verdict, outcome, …
+    pub details: Value,
+    pub trace_id: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl AuditEvent {
+    pub fn new(kind: AuditKind, actor: impl Into<String>, at: String) -> AuditEvent {
+        AuditEvent {
+            seq: 0,
+            id: Uuid::now_v7(),
+            at,
+            kind,
+            actor: actor.into(),
+            on_behalf_of: None,
+            target: None,
+            action_id: None,
+            approval_id: None,
+            fingerprint: None,
+            reason: None,
+            payload: Value::Null,
+            details: Value::Null,
+            trace_id: None,
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    /// The canonical form the hash covers: every field but `hash`.
+    pub fn hashed_form(&self) -> Value {
+        json!({
+            "seq": self.seq,
+            "id": self.id.to_string(),
+            "at": self.at,
+            "kind": self.kind.as_str(),
+            "actor": self.actor,
+            "on_behalf_of": self.on_behalf_of,
+            "target": self.target,
+            "action_id": self.action_id.map(|u| u.to_string()),
+            "approval_id": self.approval_id.map(|u| u.to_string()),
+            "fingerprint": self.fingerprint,
+            "reason": self.reason,
+            "payload": self.payload,
+            "details": self.details,
+            "trace_id": self.trace_id,
+            "prev_hash": self.prev_hash,
+        })
+    }
+
+    pub fn compute_hash(&self) -> String {
+        canonical::sha256_hex(&self.hashed_form())
+    }
+
+    /// Places the event in the chain after an event with `prev_hash`.
+    pub fn seal(&mut self, seq: i64, prev_hash: &str) {
+        self.seq = seq;
+        self.prev_hash = prev_hash.to_owned();
+        self.hash = self.compute_hash();
+    }
+}
+
+/// Where and how a chain is broken.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ChainBreak {
+    #[error("event #{seq} ({id}) does not match its hash: it was edited or moved")]
+    Edited { seq: i64, id: String },
+    #[error("event #{seq} ({id}) does not link to event #{prev_seq}: an event between them was deleted, inserted or reordered")]
+    Unlinked { seq: i64, id: String, prev_seq: i64 },
+    #[error("event #{seq} ({id}) follows event #{prev_seq}: sequence numbers skip or repeat, so an event was deleted, inserted or reordered")]
+    OutOfSequence { seq: i64, id: String, prev_seq: i64 },
+    #[error("the log starts at event #{seq} ({id}) instead of #1: earlier events were deleted")]
+    MissingStart { seq: i64, id: String },
+}
+
+/// Checks a chain incrementally, event by event in `seq` order.
+#[derive(Debug, Default)]
+pub struct ChainVerifier {
+    last: Option<(i64, String)>,
+    pub verified: u64,
+}
+
+impl ChainVerifier {
+    pub fn push(&mut self, e: &AuditEvent) -> Result<(), ChainBreak> {
+        let id = e.id.to_string();
+        match &self.last {
+            None if e.seq != 1 || e.prev_hash != GENESIS_HASH => {
+                return Err(ChainBreak::MissingStart { seq: e.seq, id })
+            }
+            None => {}
+            Some((prev_seq, _)) if e.seq != prev_seq + 1 => {
+                return Err(ChainBreak::OutOfSequence {
+                    seq: e.seq,
+                    id,
+                    prev_seq: *prev_seq,
+                })
+            }
+            Some((prev_seq, prev_hash)) if e.prev_hash != *prev_hash => {
+                return Err(ChainBreak::Unlinked {
+                    seq: e.seq,
+                    id,
+                    prev_seq: *prev_seq,
+                })
+            }
+            Some(_) => {}
+        }
+        if e.compute_hash() != e.hash {
+            return Err(ChainBreak::Edited { seq: e.seq, id });
+        }
+        self.last = Some((e.seq, e.hash.clone()));
+        self.verified += 1;
+        Ok(())
+    }
+
+    /// The last verified (seq, hash).
+    pub fn head(&self) -> Option<&(i64, String)> {
+        self.last.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(n: usize) -> Vec<AuditEvent> {
+        let mut prev = GENESIS_HASH.to_owned();
+        (0..n)
+            .map(|i| {
+                let mut e = AuditEvent::new(
+                    AuditKind::ActionDecided,
+                    "agent:bot",
+                    format!("2026-01-01T00:00:0{i}Z"),
+                );
+                e.details = json!({"i": i});
+                e.seal(i as i64 + 1, &prev);
+                prev = e.hash.clone();
+                e
+            })
+            .collect()
+    }
+
+    fn verify(events: &[AuditEvent]) -> Result<u64, ChainBreak> {
+        let mut v = ChainVerifier::default();
+        for e in events {
+            v.push(e)?;
+        }
+        Ok(v.verified)
+    }
+
+    #[test]
+    fn an_intact_chain_verifies() {
+        assert_eq!(verify(&chain(5)), Ok(5));
+    }
+
+    #[test]
+    fn an_edit_is_named() {
+        let mut c = chain(5);
+        c[2].actor = "user:mallory".into();
+        assert!(matches!(verify(&c), Err(ChainBreak::Edited { seq: 3, .. })));
+    }
+
+    #[test]
+    fn a_deletion_is_named() {
+        let mut c = chain(5);
+        c.remove(2);
+        assert!(matches!(
+            verify(&c),
+            Err(ChainBreak::OutOfSequence {
+                seq: 4,
+                prev_seq: 2,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_resealed_insertion_is_named() {
+        let mut c = chain(5);
+        let mut forged = c[1].clone();
+        forged.details = json!({"forged": true});
+        forged.seal(3, &c[1].hash);
+        c.insert(2, forged);
+        // renumber what follows, as a forger would, without the ability to re-link
+        for (i, e) in c.iter_mut().enumerate().skip(3) {
+            e.seq = i as i64 + 1;
+        }
+        assert!(matches!(
+            verify(&c),
+            Err(ChainBreak::Unlinked { seq: 4, .. })
+        ));
+    }
+
+    #[test]
+    fn a_swap_is_named() {
+        let mut c = chain(5);
+        c.swap(1, 2);
+        assert!(verify(&c).is_err());
+    }
+
+    #[test]
+    fn a_missing_start_is_named() {
+        let c = chain(3);
+        assert!(matches!(
+            verify(&c[1..]),
+            Err(ChainBreak::MissingStart { seq: 2, .. })
+        ));
+    }
+}

@@ -1,0 +1,23 @@
+//! signoff's domain core.
+//!
+//! Everything here is pure: no files, no sockets, no clocks (callers pass `now`).
+//! The types are the vocabulary of `DESIGN.md` §2 and the rules are its invariants §3.
+
+pub mod action;
+pub mod approval;
+pub mod audit;
+pub mod canonical;
+pub mod classification;
+pub mod decision;
+pub mod duration;
+pub mod principal;
+
+pub use action::{Action, ActionKind, Fingerprint, Payload, TargetName};
+pub use approval::{
+    ApprovalRequest, ApprovalStatus, CancelError, Grant, GrantError, GrantMode, NewRequest, Review,
+    ReviewError, ReviewOutcome, Reviewer, Verdict,
+};
+pub use audit::{AuditEvent, AuditKind, ChainBreak, GENESIS_HASH};
+pub use classification::{Classification, Effect, Facts};
+pub use decision::{ApprovalRequirement, Decision};
+pub use principal::{AuthMethod, Caller, Principal, PrincipalParseError};
