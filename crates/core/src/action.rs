@@ -113,7 +113,47 @@ pub struct CustomPayload {
     pub attributes: Value,
 }
 
+/// Why a payload given as text could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PayloadParseError(pub String);
+
 impl Payload {
+    /// Reads a payload as a person types it on the command line: SQL text, a
+    /// shell command, `METHOD /path`, or JSON for `mcp_tool` and `custom`.
+    pub fn from_text(kind: ActionKind, text: &str) -> Result<Payload, PayloadParseError> {
+        let json = |what: &str| {
+            serde_json::from_str::<Value>(text).map_err(|e| {
+                PayloadParseError(format!("a {what} payload is JSON such as {}: {e}", example(kind)))
+            })
+        };
+        Ok(match kind {
+            ActionKind::Sql => Payload::Sql(SqlPayload {
+                sql: text.to_owned(),
+                params: vec![],
+            }),
+            ActionKind::Exec => Payload::Exec(ExecPayload::Shell {
+                command: text.to_owned(),
+            }),
+            ActionKind::Http => {
+                let (method, path) = text.trim().split_once(' ').ok_or_else(|| {
+                    PayloadParseError(format!("an http payload is `METHOD /path`, such as {}", example(kind)))
+                })?;
+                Payload::Http(HttpPayload {
+                    method: method.to_owned(),
+                    path: path.trim().to_owned(),
+                    body: None,
+                })
+            }
+            ActionKind::McpTool => Payload::McpTool(
+                serde_json::from_value(json("mcp_tool")?).map_err(|e| PayloadParseError(format!("bad mcp_tool payload: {e}; expected {}", example(kind))))?,
+            ),
+            ActionKind::Custom => Payload::Custom(
+                serde_json::from_value(json("custom")?).map_err(|e| PayloadParseError(format!("bad custom payload: {e}; expected {}", example(kind))))?,
+            ),
+        })
+    }
+
     pub fn kind(&self) -> ActionKind {
         match self {
             Payload::Sql(_) => ActionKind::Sql,
@@ -128,6 +168,16 @@ impl Payload {
     pub fn body_json(&self) -> Value {
         let tagged = serde_json::to_value(self).unwrap_or(Value::Null);
         tagged.get("payload").cloned().unwrap_or(Value::Null)
+    }
+}
+
+fn example(kind: ActionKind) -> &'static str {
+    match kind {
+        ActionKind::Sql => "`DELETE FROM orders WHERE id = 1`",
+        ActionKind::Exec => "`kubectl delete pod api-0`",
+        ActionKind::Http => "`DELETE /api/v1/namespaces/prod/pods/api-0`",
+        ActionKind::McpTool => r#"`{"server":"github","tool":"delete_repo","arguments":{"repo":"x"}}`"#,
+        ActionKind::Custom => r#"`{"operation":"refund","resource":"order-42"}`"#,
     }
 }
 

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod canonical;
 pub mod classification;
 pub mod decision;
+pub mod directory;
 pub mod duration;
 pub mod principal;
 
@@ -20,4 +21,5 @@ pub use approval::{
 pub use audit::{AuditEvent, AuditKind, ChainBreak, GENESIS_HASH};
 pub use classification::{Classification, Effect, Facts};
 pub use decision::{ApprovalRequirement, Decision};
+pub use directory::{AgentEntry, Directory, TargetEntry, UserEntry};
 pub use principal::{AuthMethod, Caller, Principal, PrincipalParseError};
