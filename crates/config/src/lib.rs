@@ -1,1 +1,457 @@
+//! `signoff.toml`: reading, checking, and the embedded default.
+//!
+//! Every error names the file, line and column, so `serve` can refuse to start
+//! with a message that says exactly what to fix (DESIGN invariant 1).
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use signoff_core::principal::valid_name;
+use signoff_core::{AgentEntry, Directory, Location, Principal, TargetEntry, UserEntry};
+use toml::Spanned;
+
+/// The commented config `signoff init` writes.
+pub const INIT_TEMPLATE: &str = include_str!("init.toml");
+
+/// Names of the embedded default's demo identities.
+pub mod demo {
+    pub const AGENT: &str = "demo-agent";
+    pub const OPERATOR: &str = "demo-operator";
+    pub const REVIEWERS: [&str; 2] = ["demo-reviewer-1", "demo-reviewer-2"];
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{at}: {message}")]
+    Invalid { at: Location, message: String },
+    #[error("cannot read config `{path}`: {message}")]
+    Io { path: String, message: String },
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file this came from; `None` for the embedded default.
+    pub source: Option<PathBuf>,
+    pub server: ServerConfig,
+    pub policy_dir: Option<PathBuf>,
+    pub approvals: ApprovalConfig,
+    pub directory: Directory,
+    /// API key hashes listed in the config, per principal.
+    pub key_hashes: Vec<(Principal, String)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct ApprovalConfig {
+    pub default_ttl: Duration,
+    pub max_hold: Duration,
+    pub reviewers: Vec<String>,
+}
+
+impl Default for ApprovalConfig {
+    fn default() -> Self {
+        ApprovalConfig {
+            default_ttl: Duration::from_secs(3600),
+            max_hold: Duration::from_secs(300),
+            reviewers: vec!["reviewers".into()],
+        }
+    }
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    policy: RawPolicy,
+    #[serde(default)]
+    approvals: RawApprovals,
+    #[serde(default)]
+    users: Vec<RawUser>,
+    #[serde(default)]
+    agents: Vec<RawAgent>,
+    #[serde(default)]
+    targets: Vec<RawTarget>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<Spanned<String>>,
+    public_url: Option<String>,
+    data_dir: Option<String>,
+    max_body_bytes: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    dir: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawApprovals {
+    default_ttl: Option<Spanned<String>>,
+    max_hold: Option<Spanned<String>>,
+    reviewers: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    id: Spanned<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    key_hashes: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    name: Spanned<String>,
+    owner: Spanned<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    key_hashes: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    name: Spanned<String>,
+    kind: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses config text as if it came from `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let at = |offset: usize| Location::at_offset(&file, text, offset);
+        let invalid = |offset: usize, message: String| ConfigError::Invalid {
+            at: at(offset),
+            message,
+        };
+        let raw: Raw = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            invalid(offset, e.message().trim().to_owned())
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let resolve = |p: &str| {
+            let p = PathBuf::from(p);
+            if p.is_absolute() {
+                p
+            } else {
+                base.join(p)
+            }
+        };
+
+        let listen = match &raw.server.listen {
+            Some(l) => l.get_ref().parse::<SocketAddr>().map_err(|e| {
+                invalid(l.span().start, format!("`listen = \"{}\"` is not an address ({e}); write it like \"127.0.0.1:8080\"", l.get_ref()))
+            })?,
+            None => default_listen(),
+        };
+        let max_body_bytes = match &raw.server.max_body_bytes {
+            Some(n) if *n.get_ref() < 1024 => {
+                return Err(invalid(
+                    n.span().start,
+                    format!(
+                        "`max_body_bytes = {}` is too small; use at least 1024",
+                        n.get_ref()
+                    ),
+                ))
+            }
+            Some(n) => *n.get_ref() as usize,
+            None => DEFAULT_MAX_BODY,
+        };
+        let duration =
+            |d: &Option<Spanned<String>>, default: Duration| -> Result<Duration, ConfigError> {
+                match d {
+                    None => Ok(default),
+                    Some(s) => match signoff_core::duration::parse(s.get_ref()) {
+                        Ok(v) if !v.is_zero() => Ok(v),
+                        Ok(_) => Err(invalid(
+                            s.span().start,
+                            "a duration of zero is not allowed here".into(),
+                        )),
+                        Err(m) => Err(invalid(s.span().start, m)),
+                    },
+                }
+            };
+        let defaults = ApprovalConfig::default();
+        let approvals = ApprovalConfig {
+            default_ttl: duration(&raw.approvals.default_ttl, defaults.default_ttl)?,
+            max_hold: duration(&raw.approvals.max_hold, defaults.max_hold)?,
+            reviewers: raw.approvals.reviewers.unwrap_or(defaults.reviewers),
+        };
+
+        let mut directory = Directory::default();
+        let mut key_hashes = Vec::new();
+        let mut seen = BTreeSet::new();
+        let check_name = |s: &Spanned<String>, what: &str| -> Result<(), ConfigError> {
+            if valid_name(s.get_ref()) {
+                Ok(())
+            } else {
+                Err(invalid(
+                    s.span().start,
+                    format!(
+                        "{what} `{}` may only use letters, digits and `-_.@`",
+                        s.get_ref()
+                    ),
+                ))
+            }
+        };
+        let check_hash = |h: &Spanned<String>| -> Result<String, ConfigError> {
+            let v = h.get_ref();
+            match v.strip_prefix("sha256:") {
+                Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(hex.to_ascii_lowercase()),
+                _ => Err(invalid(h.span().start, format!("key hash `{v}` must be `sha256:` and 64 hex digits, as `signoff keys create` prints"))),
+            }
+        };
+        for u in &raw.users {
+            check_name(&u.id, "user id")?;
+            if !seen.insert(format!("user:{}", u.id.get_ref())) {
+                return Err(invalid(
+                    u.id.span().start,
+                    format!("user `{}` is defined twice", u.id.get_ref()),
+                ));
+            }
+            for h in &u.key_hashes {
+                key_hashes.push((Principal::User(u.id.get_ref().clone()), check_hash(h)?));
+            }
+            directory.users.push(UserEntry {
+                id: u.id.get_ref().clone(),
+                groups: u.groups.iter().cloned().collect(),
+            });
+        }
+        for a in &raw.agents {
+            check_name(&a.name, "agent name")?;
+            if !seen.insert(format!("agent:{}", a.name.get_ref())) {
+                return Err(invalid(
+                    a.name.span().start,
+                    format!("agent `{}` is defined twice", a.name.get_ref()),
+                ));
+            }
+            // INVARIANT: every agent has an accountable human who exists.
+            if directory.user(a.owner.get_ref()).is_none() {
+                return Err(invalid(
+                    a.owner.span().start,
+                    format!("agent `{}` is owned by `{}`, who is not a [[users]] entry; add the user or fix the owner", a.name.get_ref(), a.owner.get_ref()),
+                ));
+            }
+            for h in &a.key_hashes {
+                key_hashes.push((Principal::Agent(a.name.get_ref().clone()), check_hash(h)?));
+            }
+            directory.agents.push(AgentEntry {
+                name: a.name.get_ref().clone(),
+                owner: a.owner.get_ref().clone(),
+                groups: a.groups.iter().cloned().collect(),
+            });
+        }
+        for t in &raw.targets {
+            check_name(&t.name, "target name")?;
+            if directory.target(t.name.get_ref()).is_some() {
+                return Err(invalid(
+                    t.name.span().start,
+                    format!("target `{}` is defined twice", t.name.get_ref()),
+                ));
+            }
+            directory.targets.push(TargetEntry {
+                name: t.name.get_ref().clone(),
+                kind: t.kind.clone(),
+                labels: t.labels.clone(),
+            });
+        }
+
+        Ok(Config {
+            source: Some(path.to_path_buf()),
+            server: ServerConfig {
+                listen,
+                public_url: raw
+                    .server
+                    .public_url
+                    .unwrap_or_else(|| format!("http://{listen}")),
+                data_dir: resolve(raw.server.data_dir.as_deref().unwrap_or("signoff-data")),
+                max_body_bytes,
+            },
+            policy_dir: Some(resolve(raw.policy.dir.as_deref().unwrap_or("policies"))),
+            approvals,
+            directory,
+            key_hashes,
+        })
+    }
+
+    /// The embedded default: demo identities and targets, the starter policies,
+    /// SQLite in `data_dir`.
+    pub fn embedded(data_dir: PathBuf) -> Config {
+        let reviewers = demo::REVIEWERS.map(|id| UserEntry {
+            id: id.into(),
+            groups: ["reviewers".to_string()].into(),
+        });
+        let target = |name: &str, kind: &str| TargetEntry {
+            name: name.into(),
+            kind: kind.into(),
+            labels: BTreeMap::from([("env".to_string(), "demo".to_string())]),
+        };
+        let listen = default_listen();
+        Config {
+            source: None,
+            server: ServerConfig {
+                listen,
+                public_url: format!("http://{listen}"),
+                data_dir,
+                max_body_bytes: DEFAULT_MAX_BODY,
+            },
+            policy_dir: None,
+            approvals: ApprovalConfig::default(),
+            directory: Directory {
+                users: std::iter::once(UserEntry {
+                    id: demo::OPERATOR.into(),
+                    groups: ["operators".to_string()].into(),
+                })
+                .chain(reviewers)
+                .collect(),
+                agents: vec![AgentEntry {
+                    name: demo::AGENT.into(),
+                    owner: demo::OPERATOR.into(),
+                    groups: BTreeSet::new(),
+                }],
+                targets: vec![
+                    target("demo-db", "postgres"),
+                    target("demo-shell", "shell"),
+                    target("demo-api", "http"),
+                    target("demo-k8s", "kubernetes"),
+                ],
+            },
+            key_hashes: Vec::new(),
+        }
+    }
+
+    pub fn is_embedded(&self) -> bool {
+        self.source.is_none()
+    }
+
+    /// Policy sources: the files in the policy directory, or the starter set.
+    pub fn policy_sources(
+        &self,
+    ) -> Result<Vec<signoff_policy::PolicySource>, signoff_policy::PolicyError> {
+        match &self.policy_dir {
+            Some(dir) => signoff_policy::PolicySource::read_dir(dir),
+            None => Ok(signoff_policy::PolicySource::starter()),
+        }
+    }
+
+    pub fn approval_defaults(&self) -> signoff_policy::ApprovalDefaults {
+        signoff_policy::ApprovalDefaults {
+            ttl: self.approvals.default_ttl,
+            reviewers: self.approvals.reviewers.clone(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> (usize, usize, String) {
+        match Config::parse(text, Path::new("/etc/signoff/signoff.toml")) {
+            Err(ConfigError::Invalid { at, message }) => {
+                assert_eq!(at.file, "/etc/signoff/signoff.toml");
+                (at.line, at.column, message)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_init_template_is_valid_and_resolves_paths_next_to_it() {
+        let c = Config::parse(INIT_TEMPLATE, Path::new("/srv/gw/signoff.toml")).unwrap();
+        assert_eq!(c.server.data_dir, PathBuf::from("/srv/gw/signoff-data"));
+        assert_eq!(c.policy_dir, Some(PathBuf::from("/srv/gw/policies")));
+        assert_eq!(c.directory.agent("deploy-bot").unwrap().owner, "olivia");
+        assert_eq!(c.directory.target("prod-db").unwrap().labels["env"], "prod");
+    }
+
+    #[test]
+    fn syntax_errors_are_located() {
+        let (line, col, msg) = err("[server]\nlisten = \"127.0.0.1:1\"\nmax_body_bytes = \n");
+        assert_eq!(line, 3, "{msg}");
+        assert!(col >= 1);
+    }
+
+    #[test]
+    fn unknown_fields_are_located() {
+        let (line, _, msg) = err("[server]\nlisten = \"127.0.0.1:1\"\nlistne = \"x\"\n");
+        assert_eq!(line, 3, "{msg}");
+        assert!(msg.contains("listne"), "{msg}");
+    }
+
+    #[test]
+    fn bad_values_are_located() {
+        let (line, col, msg) = err("[approvals]\n\ndefault_ttl = \"soon\"\n");
+        assert_eq!((line, col), (3, 15), "{msg}");
+        let (line, _, msg) = err("[server]\nlisten = \"localhost\"\n");
+        assert_eq!(line, 2, "{msg}");
+    }
+
+    #[test]
+    fn an_agent_needs_an_existing_owner() {
+        let (line, col, msg) =
+            err("[[users]]\nid = \"a\"\n\n[[agents]]\nname = \"bot\"\nowner = \"ghost\"\n");
+        assert_eq!((line, col), (6, 9), "{msg}");
+        assert!(msg.contains("ghost"), "{msg}");
+    }
+
+    #[test]
+    fn duplicates_and_bad_names_are_refused() {
+        err("[[users]]\nid = \"a\"\n[[users]]\nid = \"a\"\n");
+        err("[[users]]\nid = \"a b\"\n");
+        err("[[targets]]\nname = \"t\"\nkind = \"x\"\n[[targets]]\nname = \"t\"\nkind = \"x\"\n");
+        err("[[users]]\nid = \"a\"\nkey_hashes = [\"md5:abc\"]\n");
+    }
+
+    #[test]
+    fn the_embedded_default_has_the_demo_cast() {
+        let c = Config::embedded(PathBuf::from("/tmp/x"));
+        assert!(c.is_embedded());
+        assert_eq!(
+            c.directory.agent(demo::AGENT).unwrap().owner,
+            demo::OPERATOR
+        );
+        for r in demo::REVIEWERS {
+            assert!(c.directory.user(r).unwrap().groups.contains("reviewers"));
+        }
+    }
+}

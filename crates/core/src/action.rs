@@ -124,7 +124,10 @@ impl Payload {
     pub fn from_text(kind: ActionKind, text: &str) -> Result<Payload, PayloadParseError> {
         let json = |what: &str| {
             serde_json::from_str::<Value>(text).map_err(|e| {
-                PayloadParseError(format!("a {what} payload is JSON such as {}: {e}", example(kind)))
+                PayloadParseError(format!(
+                    "a {what} payload is JSON such as {}: {e}",
+                    example(kind)
+                ))
             })
         };
         Ok(match kind {
@@ -137,7 +140,10 @@ impl Payload {
             }),
             ActionKind::Http => {
                 let (method, path) = text.trim().split_once(' ').ok_or_else(|| {
-                    PayloadParseError(format!("an http payload is `METHOD /path`, such as {}", example(kind)))
+                    PayloadParseError(format!(
+                        "an http payload is `METHOD /path`, such as {}",
+                        example(kind)
+                    ))
                 })?;
                 Payload::Http(HttpPayload {
                     method: method.to_owned(),
@@ -145,12 +151,22 @@ impl Payload {
                     body: None,
                 })
             }
-            ActionKind::McpTool => Payload::McpTool(
-                serde_json::from_value(json("mcp_tool")?).map_err(|e| PayloadParseError(format!("bad mcp_tool payload: {e}; expected {}", example(kind))))?,
-            ),
-            ActionKind::Custom => Payload::Custom(
-                serde_json::from_value(json("custom")?).map_err(|e| PayloadParseError(format!("bad custom payload: {e}; expected {}", example(kind))))?,
-            ),
+            ActionKind::McpTool => {
+                Payload::McpTool(serde_json::from_value(json("mcp_tool")?).map_err(|e| {
+                    PayloadParseError(format!(
+                        "bad mcp_tool payload: {e}; expected {}",
+                        example(kind)
+                    ))
+                })?)
+            }
+            ActionKind::Custom => {
+                Payload::Custom(serde_json::from_value(json("custom")?).map_err(|e| {
+                    PayloadParseError(format!(
+                        "bad custom payload: {e}; expected {}",
+                        example(kind)
+                    ))
+                })?)
+            }
         })
     }
 
@@ -176,7 +192,9 @@ fn example(kind: ActionKind) -> &'static str {
         ActionKind::Sql => "`DELETE FROM orders WHERE id = 1`",
         ActionKind::Exec => "`kubectl delete pod api-0`",
         ActionKind::Http => "`DELETE /api/v1/namespaces/prod/pods/api-0`",
-        ActionKind::McpTool => r#"`{"server":"github","tool":"delete_repo","arguments":{"repo":"x"}}`"#,
+        ActionKind::McpTool => {
+            r#"`{"server":"github","tool":"delete_repo","arguments":{"repo":"x"}}`"#
+        }
         ActionKind::Custom => r#"`{"operation":"refund","resource":"order-42"}`"#,
     }
 }

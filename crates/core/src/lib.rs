@@ -11,6 +11,7 @@ pub mod classification;
 pub mod decision;
 pub mod directory;
 pub mod duration;
+pub mod location;
 pub mod principal;
 
 pub use action::{Action, ActionKind, Fingerprint, Payload, TargetName};
@@ -22,4 +23,5 @@ pub use audit::{AuditEvent, AuditKind, ChainBreak, GENESIS_HASH};
 pub use classification::{Classification, Effect, Facts};
 pub use decision::{ApprovalRequirement, Decision};
 pub use directory::{AgentEntry, Directory, TargetEntry, UserEntry};
+pub use location::Location;
 pub use principal::{AuthMethod, Caller, Principal, PrincipalParseError};

@@ -1,34 +1,5 @@
-use std::fmt;
-
 use miette::Diagnostic;
-
-/// A place in a policy or config file, 1-based.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Location {
-    pub file: String,
-    pub line: usize,
-    pub column: usize,
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.file, self.line, self.column)
-    }
-}
-
-impl Location {
-    pub fn at_offset(file: &str, text: &str, offset: usize) -> Location {
-        let offset = offset.min(text.len());
-        let before = &text[..text.floor_char_boundary(offset)];
-        let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
-        Location {
-            file: file.to_owned(),
-            line,
-            column,
-        }
-    }
-}
+pub use signoff_core::Location;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
@@ -37,7 +8,11 @@ pub enum PolicyError {
     #[error("{at}: {message}")]
     Annotation { at: Location, message: String },
     #[error("policy id `{id}` is used in both `{first}` and `{second}`; ids must be unique")]
-    DuplicateId { id: String, first: String, second: String },
+    DuplicateId {
+        id: String,
+        first: String,
+        second: String,
+    },
     #[error("no `*.cedar` files in `{0}`; run `signoff init` to write starter policies")]
     NoPolicies(String),
     #[error("cannot read `{path}`: {message}")]
@@ -65,7 +40,11 @@ pub(crate) fn from_diagnostic(file: &str, text: &str, d: &dyn Diagnostic) -> Pol
             };
         }
     }
-    let offset = d.labels().and_then(|mut l| l.next()).map(|l| l.offset()).unwrap_or(0);
+    let offset = d
+        .labels()
+        .and_then(|mut l| l.next())
+        .map(|l| l.offset())
+        .unwrap_or(0);
     PolicyError::Syntax {
         at: Location::at_offset(file, text, offset),
         message,

@@ -17,7 +17,9 @@ use cedar_policy::{
     Authorizer, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId, PolicySet,
     Request, RestrictedExpression, Schema, ValidationMode, Validator,
 };
-use signoff_core::{ActionKind, ApprovalRequirement, Classification, Decision, Directory, Principal};
+use signoff_core::{
+    ActionKind, ApprovalRequirement, Classification, Decision, Directory, Principal,
+};
 use time::OffsetDateTime;
 
 pub use annotations::PolicyMeta;
@@ -29,8 +31,14 @@ pub const SCHEMA: &str = include_str!("signoff.cedarschema");
 /// The starter policy set: `signoff init` writes it and the embedded default runs it.
 pub const STARTER_POLICIES: &[(&str, &str)] = &[
     ("10-reads.cedar", include_str!("../starter/10-reads.cedar")),
-    ("20-approvals.cedar", include_str!("../starter/20-approvals.cedar")),
-    ("30-forbidden.cedar", include_str!("../starter/30-forbidden.cedar")),
+    (
+        "20-approvals.cedar",
+        include_str!("../starter/20-approvals.cedar"),
+    ),
+    (
+        "30-forbidden.cedar",
+        include_str!("../starter/30-forbidden.cedar"),
+    ),
 ];
 
 /// One policy file's name and text.
@@ -121,13 +129,18 @@ pub struct PolicyEngine {
 }
 
 impl PolicyEngine {
-    pub fn load(sources: &[PolicySource], directory: &Directory, defaults: ApprovalDefaults) -> Result<PolicyEngine, PolicyError> {
+    pub fn load(
+        sources: &[PolicySource],
+        directory: &Directory,
+        defaults: ApprovalDefaults,
+    ) -> Result<PolicyEngine, PolicyError> {
         let schema = schema()?;
         let mut policies = PolicySet::new();
         let mut meta = HashMap::new();
         let mut origin: HashMap<String, String> = HashMap::new();
         for source in sources {
-            let parsed = PolicySet::from_str(&source.text).map_err(|e| error::from_diagnostic(&source.name, &source.text, &e))?;
+            let parsed = PolicySet::from_str(&source.text)
+                .map_err(|e| error::from_diagnostic(&source.name, &source.text, &e))?;
             // Cedar numbers policies per file; give each a stable, unique id.
             let mut in_file: Vec<_> = parsed.policies().collect();
             in_file.sort_by_key(|p| {
@@ -186,7 +199,10 @@ impl PolicyEngine {
     pub fn decide(&self, req: &DecisionRequest<'_>) -> Decision {
         let Some(target) = self.targets.get(req.target) else {
             return Decision::Deny {
-                reason: format!("unknown target `{}`; targets are defined in signoff.toml", req.target),
+                reason: format!(
+                    "unknown target `{}`; targets are defined in signoff.toml",
+                    req.target
+                ),
                 policies: vec![],
             };
         };
@@ -195,13 +211,23 @@ impl PolicyEngine {
             Ok(c) => c,
             Err(e) => return deny_fail_closed(format!("could not build the policy context: {e}")),
         };
-        let action = self.actions[ActionKind::ALL.iter().position(|k| *k == req.kind).unwrap_or(0)].clone();
+        let action = self.actions[ActionKind::ALL
+            .iter()
+            .position(|k| *k == req.kind)
+            .unwrap_or(0)]
+        .clone();
         let request = match Request::new(principal, action, target.clone(), context, None) {
             Ok(r) => r,
             Err(e) => return deny_fail_closed(format!("could not build the policy request: {e}")),
         };
-        let response = self.authorizer.is_authorized(&request, &self.policies, &self.entities);
-        let errors: Vec<String> = response.diagnostics().errors().map(|e| e.to_string()).collect();
+        let response = self
+            .authorizer
+            .is_authorized(&request, &self.policies, &self.entities);
+        let errors: Vec<String> = response
+            .diagnostics()
+            .errors()
+            .map(|e| e.to_string())
+            .collect();
         // INVARIANT: a policy that fails to evaluate could have been a forbid,
         // so any evaluation error denies (fail closed).
         if !errors.is_empty() {
@@ -226,7 +252,11 @@ impl PolicyEngine {
             let policies = ids(&matched);
             let reason = policies
                 .iter()
-                .find_map(|id| self.meta.get(&PolicyId::new(id)).and_then(|m| m.reason.clone()))
+                .find_map(|id| {
+                    self.meta
+                        .get(&PolicyId::new(id))
+                        .and_then(|m| m.reason.clone())
+                })
                 .unwrap_or_else(|| format!("forbidden by policy `{}`", policies.join("`, `")));
             return Decision::Deny { reason, policies };
         }
@@ -236,9 +266,13 @@ impl PolicyEngine {
         if !plain.is_empty() {
             // INVARIANT: unknown classification is sensitive. A plain permit
             // allows it only when the policy says so explicitly.
-            let permits_unknown = plain.iter().any(|id| self.meta.get(*id).is_some_and(|m| m.allow_unknown));
+            let permits_unknown = plain
+                .iter()
+                .any(|id| self.meta.get(*id).is_some_and(|m| m.allow_unknown));
             if !req.classification.is_unknown() || permits_unknown {
-                return Decision::Allow { policies: ids(&plain) };
+                return Decision::Allow {
+                    policies: ids(&plain),
+                };
             }
             if approval.is_empty() {
                 return Decision::RequireApproval {
@@ -252,7 +286,11 @@ impl PolicyEngine {
                 };
             }
         }
-        let requirement = strictest(approval.iter().filter_map(|id| self.meta.get(*id)?.requirement.as_ref()));
+        let requirement = strictest(
+            approval
+                .iter()
+                .filter_map(|id| self.meta.get(*id)?.requirement.as_ref()),
+        );
         match requirement {
             Some(requirement) => Decision::RequireApproval {
                 requirement,
@@ -271,12 +309,18 @@ fn deny_fail_closed(why: String) -> Decision {
 }
 
 /// Most approvals wins, with its reviewer groups; the shortest TTL and window apply.
-fn strictest<'a>(reqs: impl Iterator<Item = &'a ApprovalRequirement>) -> Option<ApprovalRequirement> {
+fn strictest<'a>(
+    reqs: impl Iterator<Item = &'a ApprovalRequirement>,
+) -> Option<ApprovalRequirement> {
     let all: Vec<&ApprovalRequirement> = reqs.collect();
     let most = all.iter().max_by_key(|r| r.approvals)?;
     let ttl = all.iter().map(|r| r.ttl).min()?;
     // A window only if every matching policy permits one.
-    let max_window = all.iter().map(|r| r.max_window).collect::<Option<Vec<_>>>().and_then(|w| w.into_iter().min());
+    let max_window = all
+        .iter()
+        .map(|r| r.max_window)
+        .collect::<Option<Vec<_>>>()
+        .and_then(|w| w.into_iter().min());
     let mut groups: Vec<String> = all
         .iter()
         .filter(|r| r.approvals == most.approvals)
@@ -298,14 +342,21 @@ pub fn schema() -> Result<Schema, PolicyError> {
         .map_err(|e| PolicyError::Invalid(format!("built-in schema: {e}")))
 }
 
-fn validate(schema: &Schema, policies: &PolicySet, sources: &[PolicySource]) -> Result<(), PolicyError> {
+fn validate(
+    schema: &Schema,
+    policies: &PolicySet,
+    sources: &[PolicySource],
+) -> Result<(), PolicyError> {
     let result = Validator::new(schema.clone()).validate(policies, ValidationMode::Strict);
     if let Some(err) = result.validation_errors().next() {
         // The error's span is an offset into the file the policy came from.
         let policy_id = err.policy_id().to_string();
         let source = sources
             .iter()
-            .find(|s| s.text.contains(&format!("@id(\"{policy_id}\")")) || file_stem(&s.name) == policy_id.split('#').next().unwrap_or(""))
+            .find(|s| {
+                s.text.contains(&format!("@id(\"{policy_id}\")"))
+                    || file_stem(&s.name) == policy_id.split('#').next().unwrap_or("")
+            })
             .or(sources.first());
         return Err(match source {
             Some(s) => error::from_diagnostic(&s.name, &s.text, err),
@@ -324,7 +375,8 @@ fn file_stem(name: &str) -> String {
 
 pub(crate) fn uid(ty: &str, id: &str) -> EntityUid {
     // INVARIANT: the type names are the schema's own identifiers, so they parse.
-    let ty = EntityTypeName::from_str(ty).unwrap_or_else(|_| unreachable!("schema type names are valid"));
+    let ty = EntityTypeName::from_str(ty)
+        .unwrap_or_else(|_| unreachable!("schema type names are valid"));
     EntityUid::from_type_name_and_id(ty, EntityId::new(id))
 }
 
@@ -341,20 +393,42 @@ fn entities(directory: &Directory, schema: &Schema) -> Result<Entities, PolicyEr
     let mut groups = std::collections::BTreeSet::new();
     for u in &directory.users {
         groups.extend(u.groups.iter().cloned());
-        all.push(Entity::new_no_attrs(uid("User", &u.id), u.groups.iter().map(|g| uid("Group", g)).collect()));
+        all.push(Entity::new_no_attrs(
+            uid("User", &u.id),
+            u.groups.iter().map(|g| uid("Group", g)).collect(),
+        ));
     }
     for a in &directory.agents {
         groups.extend(a.groups.iter().cloned());
-        let attrs = HashMap::from([("owner".to_owned(), RestrictedExpression::new_entity_uid(uid("User", &a.owner)))]);
-        all.push(Entity::new(uid("Agent", &a.name), attrs, a.groups.iter().map(|g| uid("Group", g)).collect()).map_err(|e| invalid(&e))?);
+        let attrs = HashMap::from([(
+            "owner".to_owned(),
+            RestrictedExpression::new_entity_uid(uid("User", &a.owner)),
+        )]);
+        all.push(
+            Entity::new(
+                uid("Agent", &a.name),
+                attrs,
+                a.groups.iter().map(|g| uid("Group", g)).collect(),
+            )
+            .map_err(|e| invalid(&e))?,
+        );
     }
     for g in groups {
         all.push(Entity::new_no_attrs(uid("Group", &g), Default::default()));
     }
     for t in &directory.targets {
-        let attrs = [("kind".to_owned(), RestrictedExpression::new_string(t.kind.clone()))];
-        let tags = t.labels.iter().map(|(k, v)| (k.clone(), RestrictedExpression::new_string(v.clone())));
-        all.push(Entity::new_with_tags(uid("Target", &t.name), attrs, [], tags).map_err(|e| invalid(&e))?);
+        let attrs = [(
+            "kind".to_owned(),
+            RestrictedExpression::new_string(t.kind.clone()),
+        )];
+        let tags = t
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), RestrictedExpression::new_string(v.clone())));
+        all.push(
+            Entity::new_with_tags(uid("Target", &t.name), attrs, [], tags)
+                .map_err(|e| invalid(&e))?,
+        );
     }
     Entities::from_entities(all, Some(schema)).map_err(|e| invalid(&e))
 }

@@ -9,21 +9,46 @@ use super::*;
 fn directory() -> Directory {
     Directory {
         users: vec![
-            UserEntry { id: "olivia".into(), groups: BTreeSet::new() },
-            UserEntry { id: "rita".into(), groups: ["reviewers".to_string()].into() },
+            UserEntry {
+                id: "olivia".into(),
+                groups: BTreeSet::new(),
+            },
+            UserEntry {
+                id: "rita".into(),
+                groups: ["reviewers".to_string()].into(),
+            },
         ],
-        agents: vec![AgentEntry { name: "bot".into(), owner: "olivia".into(), groups: BTreeSet::new() }],
+        agents: vec![AgentEntry {
+            name: "bot".into(),
+            owner: "olivia".into(),
+            groups: BTreeSet::new(),
+        }],
         targets: vec![
-            TargetEntry { name: "prod-db".into(), kind: "postgres".into(), labels: BTreeMap::from([("env".into(), "prod".into())]) },
-            TargetEntry { name: "dev-db".into(), kind: "postgres".into(), labels: BTreeMap::from([("env".into(), "dev".into())]) },
-            TargetEntry { name: "shell".into(), kind: "shell".into(), labels: BTreeMap::new() },
+            TargetEntry {
+                name: "prod-db".into(),
+                kind: "postgres".into(),
+                labels: BTreeMap::from([("env".into(), "prod".into())]),
+            },
+            TargetEntry {
+                name: "dev-db".into(),
+                kind: "postgres".into(),
+                labels: BTreeMap::from([("env".into(), "dev".into())]),
+            },
+            TargetEntry {
+                name: "shell".into(),
+                kind: "shell".into(),
+                labels: BTreeMap::new(),
+            },
         ],
     }
 }
 
 fn engine(extra: &[(&str, &str)]) -> Result<PolicyEngine, PolicyError> {
     let mut sources = PolicySource::starter();
-    sources.extend(extra.iter().map(|(n, t)| PolicySource { name: n.to_string(), text: t.to_string() }));
+    sources.extend(extra.iter().map(|(n, t)| PolicySource {
+        name: n.to_string(),
+        text: t.to_string(),
+    }));
     PolicyEngine::load(&sources, &directory(), ApprovalDefaults::default())
 }
 
@@ -55,11 +80,19 @@ fn quickstart_outcomes() {
         (ActionKind::Sql, "SELECT * FROM orders", "allow"),
         (ActionKind::Sql, "BEGIN", "allow"),
         (ActionKind::Sql, "DELETE FROM orders", "require_approval"),
-        (ActionKind::Sql, "INSERT INTO t VALUES (1)", "require_approval"),
+        (
+            ActionKind::Sql,
+            "INSERT INTO t VALUES (1)",
+            "require_approval",
+        ),
         (ActionKind::Sql, "DROP DATABASE prod", "deny"),
         (ActionKind::Sql, "SELEC oops", "require_approval"),
         (ActionKind::Exec, "ls -la", "allow"),
-        (ActionKind::Exec, "kubectl delete ns payments", "require_approval"),
+        (
+            ActionKind::Exec,
+            "kubectl delete ns payments",
+            "require_approval",
+        ),
         (ActionKind::Exec, "echo $(id)", "require_approval"),
         (ActionKind::Http, "GET /v1/things", "allow"),
         (ActionKind::Http, "DELETE /v1/things/1", "require_approval"),
@@ -68,14 +101,30 @@ fn quickstart_outcomes() {
         let d = decide(&e, "prod-db", *kind, text);
         assert_eq!(d.outcome(), *want, "{kind} `{text}`: {d:?}");
     }
-    assert_eq!(approvals(&decide(&e, "prod-db", ActionKind::Sql, "GRANT ALL ON t TO x")), Some(2));
-    assert_eq!(approvals(&decide(&e, "prod-db", ActionKind::Sql, "DELETE FROM t")), Some(1));
+    assert_eq!(
+        approvals(&decide(
+            &e,
+            "prod-db",
+            ActionKind::Sql,
+            "GRANT ALL ON t TO x"
+        )),
+        Some(2)
+    );
+    assert_eq!(
+        approvals(&decide(&e, "prod-db", ActionKind::Sql, "DELETE FROM t")),
+        Some(1)
+    );
 }
 
 #[test]
 fn forbid_reason_is_the_deny_message() {
     let e = engine(&[]).unwrap();
-    match decide(&e, "prod-db", ActionKind::Sql, "SELECT 1; DROP DATABASE prod") {
+    match decide(
+        &e,
+        "prod-db",
+        ActionKind::Sql,
+        "SELECT 1; DROP DATABASE prod",
+    ) {
         Decision::Deny { reason, policies } => {
             assert!(reason.contains("DROP DATABASE is forbidden"), "{reason}");
             assert_eq!(policies, vec!["no-drop-database"]);
@@ -86,7 +135,10 @@ fn forbid_reason_is_the_deny_message() {
 
 #[test]
 fn nothing_matching_denies() {
-    let sources = [PolicySource { name: "only.cedar".into(), text: r#"permit(principal, action == Action::"exec", resource);"#.into() }];
+    let sources = [PolicySource {
+        name: "only.cedar".into(),
+        text: r#"permit(principal, action == Action::"exec", resource);"#.into(),
+    }];
     let e = PolicyEngine::load(&sources, &directory(), ApprovalDefaults::default()).unwrap();
     match decide(&e, "prod-db", ActionKind::Sql, "SELECT 1") {
         Decision::Deny { reason, .. } => assert!(reason.contains("no policy permits"), "{reason}"),
@@ -97,7 +149,10 @@ fn nothing_matching_denies() {
 #[test]
 fn unknown_targets_are_denied() {
     let e = engine(&[]).unwrap();
-    assert_eq!(decide(&e, "nope", ActionKind::Sql, "SELECT 1").outcome(), "deny");
+    assert_eq!(
+        decide(&e, "nope", ActionKind::Sql, "SELECT 1").outcome(),
+        "deny"
+    );
 }
 
 #[test]
@@ -110,36 +165,59 @@ when { resource.hasTag("env") && resource.getTag("env") == "prod" && context.eff
 "#;
     let e = engine(&[("prod.cedar", prod)]).unwrap();
     match decide(&e, "prod-db", ActionKind::Sql, "DELETE FROM orders") {
-        Decision::RequireApproval { requirement, policies } => {
+        Decision::RequireApproval {
+            requirement,
+            policies,
+        } => {
             assert_eq!(requirement.approvals, 3);
             assert_eq!(requirement.reviewer_groups, vec!["dba"]);
             assert_eq!(requirement.ttl, Duration::from_secs(600));
-            assert_eq!(requirement.max_window, None, "one policy without a window means none");
+            assert_eq!(
+                requirement.max_window, None,
+                "one policy without a window means none"
+            );
             assert_eq!(policies, vec!["changes-need-approval", "prod-deletes"]);
         }
         d => panic!("{d:?}"),
     }
-    assert_eq!(approvals(&decide(&e, "dev-db", ActionKind::Sql, "DELETE FROM orders")), Some(1));
+    assert_eq!(
+        approvals(&decide(&e, "dev-db", ActionKind::Sql, "DELETE FROM orders")),
+        Some(1)
+    );
 }
 
 #[test]
 fn a_plain_permit_beats_an_approval_permit_but_not_for_unknown() {
     let allow_all = r#"@id("dev-anything") permit (principal, action, resource) when { resource.hasTag("env") && resource.getTag("env") == "dev" };"#;
     let e = engine(&[("dev.cedar", allow_all)]).unwrap();
-    assert_eq!(decide(&e, "dev-db", ActionKind::Sql, "DELETE FROM orders").outcome(), "allow");
+    assert_eq!(
+        decide(&e, "dev-db", ActionKind::Sql, "DELETE FROM orders").outcome(),
+        "allow"
+    );
     // INVARIANT: unknown stays sensitive unless a policy says @allow_unknown.
-    assert_eq!(decide(&e, "dev-db", ActionKind::Sql, "DELEET x").outcome(), "require_approval");
+    assert_eq!(
+        decide(&e, "dev-db", ActionKind::Sql, "DELEET x").outcome(),
+        "require_approval"
+    );
     let opt_in = r#"@id("dev-anything") @allow_unknown("true") permit (principal, action, resource) when { resource.hasTag("env") && resource.getTag("env") == "dev" };"#;
     let e = engine(&[("dev.cedar", opt_in)]).unwrap();
-    assert_eq!(decide(&e, "dev-db", ActionKind::Sql, "DELEET x").outcome(), "allow");
+    assert_eq!(
+        decide(&e, "dev-db", ActionKind::Sql, "DELEET x").outcome(),
+        "allow"
+    );
 }
 
 #[test]
 fn unknown_without_any_permit_still_needs_approval_from_defaults() {
-    let only_plain = [PolicySource { name: "p.cedar".into(), text: r#"permit(principal, action, resource);"#.into() }];
+    let only_plain = [PolicySource {
+        name: "p.cedar".into(),
+        text: r#"permit(principal, action, resource);"#.into(),
+    }];
     let e = PolicyEngine::load(&only_plain, &directory(), ApprovalDefaults::default()).unwrap();
     match decide(&e, "shell", ActionKind::Exec, "echo `id`") {
-        Decision::RequireApproval { requirement, .. } => assert_eq!(requirement.reviewer_groups, vec!["reviewers"]),
+        Decision::RequireApproval { requirement, .. } => {
+            assert_eq!(requirement.reviewer_groups, vec!["reviewers"])
+        }
         d => panic!("{d:?}"),
     }
 }
@@ -148,12 +226,17 @@ fn unknown_without_any_permit_still_needs_approval_from_defaults() {
 fn group_membership_and_owner_are_visible_to_policy() {
     let p = r#"@id("owner-olivia") permit (principal is Agent, action == Action::"custom", resource) when { principal.owner == User::"olivia" && context.on_behalf_of == User::"olivia" };"#;
     let e = engine(&[("o.cedar", p)]).unwrap();
-    assert_eq!(decide(&e, "shell", ActionKind::Custom, r#"{"operation":"x"}"#).outcome(), "allow");
+    assert_eq!(
+        decide(&e, "shell", ActionKind::Custom, r#"{"operation":"x"}"#).outcome(),
+        "allow"
+    );
 }
 
 fn located(r: Result<PolicyEngine, PolicyError>) -> (String, usize, usize, String) {
     match r {
-        Err(PolicyError::Syntax { at, message }) | Err(PolicyError::Annotation { at, message }) => (at.file, at.line, at.column, message),
+        Err(PolicyError::Syntax { at, message }) | Err(PolicyError::Annotation { at, message }) => {
+            (at.file, at.line, at.column, message)
+        }
         Err(e) => panic!("unlocated error: {e}"),
         Ok(_) => panic!("loaded"),
     }
@@ -161,7 +244,10 @@ fn located(r: Result<PolicyEngine, PolicyError>) -> (String, usize, usize, Strin
 
 #[test]
 fn syntax_errors_name_file_line_and_column() {
-    let (file, line, col, msg) = located(engine(&[("bad.cedar", "// ok\npermit (principal, action, resource)\nwhen { context.effects.contains( };")]));
+    let (file, line, col, msg) = located(engine(&[(
+        "bad.cedar",
+        "// ok\npermit (principal, action, resource)\nwhen { context.effects.contains( };",
+    )]));
     assert_eq!(file, "bad.cedar");
     assert_eq!(line, 3, "{msg}");
     assert!(col > 1, "{msg}");
@@ -196,7 +282,10 @@ fn annotation_errors_name_file_line_and_column() {
 #[test]
 fn duplicate_ids_are_refused() {
     let p = r#"@id("reads-allowed") permit (principal, action, resource);"#;
-    assert!(matches!(engine(&[("dup.cedar", p)]), Err(PolicyError::DuplicateId { .. })));
+    assert!(matches!(
+        engine(&[("dup.cedar", p)]),
+        Err(PolicyError::DuplicateId { .. })
+    ));
 }
 
 #[test]

@@ -1,1 +1,186 @@
+//! Durable state: approval requests, API keys and the audit chain, in SQLite.
+//!
+//! All writes go through one writer thread that commits them in groups: every
+//! job queued while a commit is in flight joins the next transaction, each in
+//! its own savepoint, so one failing job never takes the others down and one
+//! fsync covers the group. A job's caller hears back only after its group has
+//! committed, so an acknowledged decision is durable (DESIGN invariant 5).
 
+pub mod checkpoint;
+pub mod read;
+mod schema;
+mod write;
+
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::oneshot;
+
+pub use checkpoint::{verify, Checkpoint, CheckpointSigner, VerifyReport};
+pub use read::{AuditFilter, KeyRecord};
+pub use write::Tx;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the store is shut down")]
+    Closed,
+    #[error("cannot open the store at `{path}`: {message}")]
+    Open { path: String, message: String },
+    #[error("{0}")]
+    Rejected(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+type Job = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Completion) + Send>;
+
+/// The most jobs one group commit takes.
+const MAX_BATCH: usize = 1024;
+/// Read connections kept open between reads.
+const MAX_IDLE_READERS: usize = 8;
+
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    readers: Mutex<Vec<Connection>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        let open_err = |message: String| StoreError::Open {
+            path: data_dir.display().to_string(),
+            message,
+        };
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| open_err(format!("{e}; check the directory exists and is writable")))?;
+        let path = data_dir.join("signoff.db");
+        let signer = CheckpointSigner::load_or_create(&data_dir.join("audit-signing.key"))
+            .map_err(|e| open_err(e.to_string()))?;
+        let conn = connect(&path).map_err(|e| open_err(e.to_string()))?;
+        schema::migrate(&conn).map_err(|e| open_err(e.to_string()))?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let writer = std::thread::Builder::new()
+            .name("signoff-store-writer".into())
+            .spawn(move || write::run(conn, rx, signer))
+            .map_err(|e| open_err(e.to_string()))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path,
+                jobs: Mutex::new(Some(tx)),
+                readers: Mutex::new(Vec::new()),
+                writer: Mutex::new(Some(writer)),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` in the next group commit and returns its result once committed.
+    /// An error from `f` rolls back only `f`'s own writes.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (done, result) = oneshot::channel();
+        let job: Job = Box::new(move |tx: &mut Tx<'_>| {
+            let r = f(tx);
+            let ok = r.is_ok();
+            let completion: Completion = Box::new(move |commit: Result<(), StoreError>| {
+                let _ = done.send(commit.and(r));
+            });
+            (ok, completion)
+        });
+        {
+            let jobs = self.inner.jobs.lock().map_err(|_| StoreError::Closed)?;
+            jobs.as_ref()
+                .ok_or(StoreError::Closed)?
+                .send(job)
+                .map_err(|_| StoreError::Closed)?;
+        }
+        result.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs a read on a pooled connection, off the async threads.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.read_blocking(f))
+            .await
+            .map_err(|e| StoreError::Sqlite(format!("read task failed: {e}")))?
+    }
+
+    /// Like [`Store::read`], on the calling thread.
+    pub fn read_blocking<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self.inner.readers.lock().ok().and_then(|mut r| r.pop());
+        let conn = match pooled {
+            Some(c) => c,
+            None => connect(&self.inner.path)?,
+        };
+        let r = f(&conn);
+        if let Ok(mut readers) = self.inner.readers.lock() {
+            if readers.len() < MAX_IDLE_READERS {
+                readers.push(conn);
+            }
+        }
+        r
+    }
+
+    /// Stops taking writes, lets queued ones commit, and waits for the writer.
+    pub fn shutdown(&self) {
+        if let Ok(mut jobs) = self.inner.jobs.lock() {
+            jobs.take();
+        }
+        if let Some(handle) = self.inner.writer.lock().ok().and_then(|mut w| w.take()) {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // WAL lets readers run beside the writer; FULL makes each commit durable.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,93 @@
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+const VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS approvals (
+    id               TEXT PRIMARY KEY,
+    fingerprint      TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    principal        TEXT NOT NULL,
+    created_at       TEXT NOT NULL,
+    expires_at       TEXT NOT NULL,
+    grant_expires_at TEXT,
+    doc              TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS approvals_by_fingerprint ON approvals (fingerprint, status);
+CREATE INDEX IF NOT EXISTS approvals_by_status ON approvals (status, expires_at);
+CREATE INDEX IF NOT EXISTS approvals_by_created ON approvals (created_at);
+
+CREATE TABLE IF NOT EXISTS api_keys (
+    hash       TEXT PRIMARY KEY,
+    key_id     TEXT NOT NULL UNIQUE,
+    principal  TEXT NOT NULL,
+    label      TEXT,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+
+CREATE TABLE IF NOT EXISTS audit (
+    seq          INTEGER PRIMARY KEY,
+    id           TEXT NOT NULL,
+    at           TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    actor        TEXT NOT NULL,
+    on_behalf_of TEXT,
+    target       TEXT,
+    action_id    TEXT,
+    approval_id  TEXT,
+    fingerprint  TEXT,
+    reason       TEXT,
+    payload      TEXT NOT NULL,
+    details      TEXT NOT NULL,
+    trace_id     TEXT,
+    prev_hash    TEXT NOT NULL,
+    hash         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_at ON audit (at);
+CREATE INDEX IF NOT EXISTS audit_by_action ON audit (action_id);
+CREATE INDEX IF NOT EXISTS audit_by_approval ON audit (approval_id);
+
+-- The chain is the real protection; these stop accidental edits.
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+
+CREATE TABLE IF NOT EXISTS checkpoints (
+    seq        INTEGER PRIMARY KEY,
+    hash       TEXT NOT NULL,
+    at         TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    signature  TEXT NOT NULL
+);
+"#;
+
+pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(SCHEMA)?;
+    let found: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    match found.as_deref().map(str::parse::<i64>) {
+        None => {
+            conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?1)", [VERSION.to_string()])?;
+            Ok(())
+        }
+        Some(Ok(v)) if v == VERSION => Ok(()),
+        Some(Ok(v)) => Err(StoreError::Corrupt(format!(
+            "database schema version {v} is newer than this signoff understands ({VERSION}); upgrade signoff"
+        ))),
+        Some(Err(_)) => Err(StoreError::Corrupt("schema_version is not a number".into())),
+    }
+}

@@ -1,0 +1,172 @@
+use super::*;
+use serde_json::json;
+use signoff_core::{AuditEvent, AuditKind};
+
+fn event(i: usize) -> AuditEvent {
+    let mut e = AuditEvent::new(
+        AuditKind::ActionDecided,
+        "agent:bot",
+        signoff_core::audit::timestamp(time::OffsetDateTime::now_utc()),
+    );
+    e.details = json!({ "i": i });
+    e
+}
+
+fn raw(store: &Store) -> rusqlite::Connection {
+    let c = rusqlite::Connection::open(store.path()).unwrap();
+    // A forger drops the append-only triggers first.
+    c.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;")
+        .unwrap();
+    c
+}
+
+fn verify_store(store: &Store) -> VerifyReport {
+    store.read_blocking(|c| verify(c, None, |_| {})).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_form_one_unbroken_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.write(move |tx| tx.append(event(i))).await.unwrap()
+        }));
+    }
+    let mut seqs: Vec<i64> = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.unwrap().seq);
+    }
+    seqs.sort();
+    assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
+    let report = verify_store(&store);
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(report.events, 200);
+}
+
+#[tokio::test]
+async fn a_failing_job_rolls_back_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let ok1 = store.write(|tx| tx.append(event(1)));
+    let bad = store.write(|tx| {
+        tx.append(event(2))?;
+        Err::<(), _>(StoreError::Rejected("no".into()))
+    });
+    let ok2 = store.write(|tx| tx.append(event(3)));
+    let (a, b, c) = tokio::join!(ok1, bad, ok2);
+    assert!(a.is_ok() && b.is_err() && c.is_ok());
+    let events = store
+        .read(|c| read::events(c, &read::AuditFilter::default()))
+        .await
+        .unwrap();
+    let is: Vec<i64> = events
+        .iter()
+        .map(|e| e.details["i"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        is,
+        vec![1, 3],
+        "the failed job's event is gone and the chain has no gap"
+    );
+    assert!(verify_store(&store).ok());
+}
+
+#[tokio::test]
+async fn the_log_is_append_only_through_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.write(|tx| tx.append(event(1))).await.unwrap();
+    let c = rusqlite::Connection::open(store.path()).unwrap();
+    assert!(c.execute("UPDATE audit SET actor = 'x'", []).is_err());
+    assert!(c.execute("DELETE FROM audit", []).is_err());
+}
+
+async fn five(store: &Store) {
+    for i in 0..5 {
+        store.write(move |tx| tx.append(event(i))).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_edit_is_found_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    five(&store).await;
+    raw(&store)
+        .execute("UPDATE audit SET actor = 'user:mallory' WHERE seq = 3", [])
+        .unwrap();
+    let p = verify_store(&store).problem.unwrap();
+    assert!(p.contains("#3") && p.contains("edited"), "{p}");
+}
+
+#[tokio::test]
+async fn a_deletion_is_found_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    five(&store).await;
+    raw(&store)
+        .execute("DELETE FROM audit WHERE seq = 2", [])
+        .unwrap();
+    let p = verify_store(&store).problem.unwrap();
+    assert!(p.contains("#3") && p.contains("deleted"), "{p}");
+}
+
+#[tokio::test]
+async fn a_reorder_is_found_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    five(&store).await;
+    raw(&store)
+        .execute_batch("UPDATE audit SET seq = 100 WHERE seq = 2; UPDATE audit SET seq = 2 WHERE seq = 3; UPDATE audit SET seq = 3 WHERE seq = 100;")
+        .unwrap();
+    let p = verify_store(&store).problem.unwrap();
+    assert!(p.contains("#2"), "{p}");
+}
+
+#[tokio::test]
+async fn an_insertion_is_found_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    five(&store).await;
+    let c = raw(&store);
+    c.execute_batch("UPDATE audit SET seq = seq + 100 WHERE seq >= 3; UPDATE audit SET seq = seq - 99 WHERE seq >= 103;").unwrap();
+    c.execute(
+        "INSERT INTO audit SELECT 3, id, at, kind, 'user:forger', on_behalf_of, target, action_id, approval_id, fingerprint, reason, payload, details, trace_id, hash, hash FROM audit WHERE seq = 2",
+        [],
+    )
+    .unwrap();
+    let p = verify_store(&store).problem.unwrap();
+    assert!(p.contains("#3"), "{p}");
+}
+
+#[tokio::test]
+async fn truncation_after_a_checkpoint_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    five(&store).await;
+    store.shutdown(); // signs a checkpoint at the head
+    let store = Store::open(dir.path()).unwrap();
+    let report = verify_store(&store);
+    assert!(report.ok() && report.checkpoints == 1, "{report:?}");
+    raw(&store)
+        .execute("DELETE FROM audit WHERE seq = 5", [])
+        .unwrap();
+    let p = verify_store(&store).problem.unwrap();
+    assert!(p.contains("truncated"), "{p}");
+}
+
+#[tokio::test]
+async fn state_survives_a_restart_and_the_chain_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    five(&store).await;
+    store.shutdown();
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    let e = store.write(|tx| tx.append(event(9))).await.unwrap();
+    assert_eq!(e.seq, 6);
+    assert!(verify_store(&store).ok());
+}
