@@ -39,6 +39,9 @@ pub enum AuditKind {
     RequestCreated,
     #[serde(rename = "review.submitted")]
     ReviewSubmitted,
+    /// A review that the rules refused (self-approval, agent, not a reviewer, …).
+    #[serde(rename = "review.refused")]
+    ReviewRefused,
     /// Approved, denied, expired or cancelled.
     #[serde(rename = "request.resolved")]
     RequestResolved,
@@ -57,10 +60,11 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 9] = [
+    pub const ALL: [AuditKind; 10] = [
         AuditKind::ActionDecided,
         AuditKind::RequestCreated,
         AuditKind::ReviewSubmitted,
+        AuditKind::ReviewRefused,
         AuditKind::RequestResolved,
         AuditKind::GrantConsumed,
         AuditKind::ActionExecuted,
@@ -74,6 +78,7 @@ impl AuditKind {
             AuditKind::ActionDecided => "action.decided",
             AuditKind::RequestCreated => "request.created",
             AuditKind::ReviewSubmitted => "review.submitted",
+            AuditKind::ReviewRefused => "review.refused",
             AuditKind::RequestResolved => "request.resolved",
             AuditKind::GrantConsumed => "grant.consumed",
             AuditKind::ActionExecuted => "action.executed",

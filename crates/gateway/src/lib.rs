@@ -1,1 +1,761 @@
+//! The decision service every front door calls (DESIGN §5).
+//!
+//! A front door authenticates its caller, builds an [`Action`], and calls
+//! [`Gateway::check`]; it never decides (invariant 2). Channels deliver reviews
+//! through [`Gateway::review`]. Everything that changes state is written to the
+//! audit chain in the same transaction, before the caller hears the answer
+//! (invariant 5).
 
+mod auth;
+mod decider;
+pub mod keys;
+pub mod mask;
+mod metrics;
+mod waiters;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use signoff_core::approval::{CancelError, NewRequest};
+use signoff_core::audit::timestamp;
+use signoff_core::{
+    Action, ApprovalRequest, ApprovalStatus, AuditEvent, AuditKind, Caller, Classification,
+    Decision, Payload, Principal, ReviewError, Reviewer, Verdict,
+};
+use signoff_store::{Store, StoreError};
+use time::OffsetDateTime;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+pub use auth::{bootstrap_demo_keys, create_key, AuthError};
+pub use decider::{Decider, Evaluation};
+pub use metrics::Metrics;
+
+/// Settings the gateway needs from the config.
+#[derive(Clone, Debug)]
+pub struct GatewaySettings {
+    /// Base URL for review links.
+    pub public_url: String,
+    /// The longest a caller may hold a connection open.
+    pub max_hold: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("approval request `{0}` does not exist")]
+    NotFound(Uuid),
+    #[error("action `{0}` does not exist or was not yours")]
+    UnknownAction(Uuid),
+    #[error(transparent)]
+    Review(#[from] ReviewError),
+    #[error(transparent)]
+    Cancel(#[from] CancelError),
+    #[error("the audit log could not be written, so nothing was done: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// What a caller learns about one action.
+#[derive(Clone, Debug)]
+pub struct CheckOutcome {
+    pub action_id: Uuid,
+    pub action: Action,
+    pub fingerprint: String,
+    pub classification: Classification,
+    pub decision: Decision,
+    pub verdict: CheckVerdict,
+    pub approval: Option<ApprovalRequest>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckVerdict {
+    Allow,
+    Deny { reason: String },
+    Pending,
+}
+
+/// A request to check one action.
+#[derive(Clone, Debug)]
+pub struct CheckRequest {
+    pub target: String,
+    pub payload: Payload,
+    pub reason: Option<String>,
+    pub trace_id: Option<String>,
+}
+
+/// How an action went, as reported by the front door that ran it.
+#[derive(Clone, Debug)]
+pub struct ExecutionOutcome {
+    pub succeeded: bool,
+    pub exit_code: Option<i32>,
+    pub duration_ms: Option<u64>,
+    pub detail: Option<String>,
+}
+
+/// Lifecycle events for channels and webhooks.
+#[derive(Clone, Debug)]
+pub enum GatewayEvent {
+    RequestCreated(Box<ApprovalRequest>),
+    ReviewSubmitted(Box<ApprovalRequest>),
+    RequestResolved(Box<ApprovalRequest>),
+    ActionExecuted {
+        action_id: Uuid,
+        approval_id: Option<Uuid>,
+    },
+}
+
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    decider: Decider,
+    store: Store,
+    settings: GatewaySettings,
+    masker: Box<dyn mask::Masker>,
+    waiters: waiters::Waiters,
+    metrics: Metrics,
+    keys: auth::KeyCache,
+    events: broadcast::Sender<GatewayEvent>,
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+impl Gateway {
+    pub fn new(
+        decider: Decider,
+        store: Store,
+        settings: GatewaySettings,
+        config_key_hashes: Vec<(Principal, String)>,
+    ) -> Gateway {
+        Gateway {
+            inner: Arc::new(Inner {
+                decider,
+                store,
+                settings,
+                masker: Box::new(mask::NoMasking),
+                waiters: waiters::Waiters::default(),
+                metrics: Metrics::default(),
+                keys: auth::KeyCache::new(config_key_hashes),
+                events: broadcast::channel(1024).0,
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn decider(&self) -> &Decider {
+        &self.inner.decider
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub fn settings(&self) -> &GatewaySettings {
+        &self.inner.settings
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<GatewayEvent> {
+        self.inner.events.subscribe()
+    }
+
+    pub fn review_url(&self, id: Uuid) -> String {
+        format!(
+            "{}/ui/approvals/{id}",
+            self.inner.settings.public_url.trim_end_matches('/')
+        )
+    }
+
+    /// Records that the gateway started with this policy set.
+    pub async fn record_start(&self, details: Value) -> Result<(), GatewayError> {
+        let mut e = AuditEvent::new(AuditKind::GatewayStarted, "system", timestamp(now()));
+        e.details = details;
+        self.inner.store.write(move |tx| tx.append(e)).await?;
+        Ok(())
+    }
+
+    fn masked(&self, payload: &Payload) -> Value {
+        self.inner.masker.mask(&payload.body_json())
+    }
+
+    fn event(
+        &self,
+        kind: AuditKind,
+        actor: &Principal,
+        action: &Action,
+        action_id: Option<Uuid>,
+        at: OffsetDateTime,
+    ) -> AuditEvent {
+        let mut e = AuditEvent::new(kind, actor.to_string(), timestamp(at));
+        e.on_behalf_of = Some(action.on_behalf_of.clone());
+        e.target = Some(action.target.clone());
+        e.action_id = action_id;
+        e.payload = self.masked(&action.payload);
+        e
+    }
+
+    /// Classifies, decides and records one action; with `wait`, holds until a
+    /// pending request is decided or the wait (capped by `max_hold`) ends.
+    pub async fn check(
+        &self,
+        caller: &Caller,
+        req: CheckRequest,
+        wait: Option<Duration>,
+    ) -> Result<CheckOutcome, GatewayError> {
+        let action = Action {
+            principal: caller.principal.clone(),
+            on_behalf_of: caller.on_behalf_of.clone(),
+            target: req.target,
+            payload: req.payload,
+        };
+        let started = Instant::now();
+        let at = now();
+        let reason = req.reason.unwrap_or_default();
+        let eval = self.inner.decider.evaluate(&action, &reason, at);
+        self.inner
+            .metrics
+            .decision_seconds
+            .observe(started.elapsed().as_secs_f64());
+        let fingerprint = action.fingerprint();
+        let action_id = Uuid::now_v7();
+
+        let mut decided = self.event(
+            AuditKind::ActionDecided,
+            &action.principal,
+            &action,
+            Some(action_id),
+            at,
+        );
+        decided.fingerprint = Some(fingerprint.0.clone());
+        decided.reason = (!reason.is_empty()).then(|| reason.clone());
+        decided.trace_id = req.trace_id.clone();
+        decided.details = json!({
+            "kind": action.kind().as_str(),
+            "decision": eval.decision,
+            "effects": eval.classification.effects,
+            "summary": eval.classification.summary,
+        });
+
+        let (verdict, approval) = match &eval.decision {
+            Decision::Allow { .. } => {
+                self.inner.store.write(move |tx| tx.append(decided)).await?;
+                (CheckVerdict::Allow, None)
+            }
+            Decision::Deny { reason, .. } => {
+                let reason = reason.clone();
+                self.inner.store.write(move |tx| tx.append(decided)).await?;
+                (CheckVerdict::Deny { reason }, None)
+            }
+            Decision::RequireApproval {
+                requirement,
+                policies,
+            } => {
+                let new = NewRequest {
+                    id: Uuid::now_v7(),
+                    fingerprint: fingerprint.clone(),
+                    action: Action {
+                        payload: serde_json::from_value(
+                            json!({"kind": action.kind(), "payload": self.masked(&action.payload)}),
+                        )
+                        .unwrap_or_else(|_| action.payload.clone()),
+                        ..action.clone()
+                    },
+                    classification: eval.classification.clone(),
+                    requirement: requirement.clone(),
+                    policies: policies.clone(),
+                    reason: (!reason.is_empty()).then(|| reason.clone()),
+                };
+                let gw = self.clone();
+                let (verdict, approval, created) = self
+                    .inner
+                    .store
+                    .write(move |tx| gw.open_or_use_grant(tx, new, decided, at))
+                    .await?;
+                if created {
+                    let _ = self
+                        .inner
+                        .events
+                        .send(GatewayEvent::RequestCreated(Box::new(approval.clone())));
+                }
+                (verdict, Some(approval))
+            }
+        };
+        self.inner
+            .metrics
+            .decisions
+            .get_or_create(&metrics::OutcomeLabels {
+                outcome: match verdict {
+                    CheckVerdict::Allow => "allow",
+                    CheckVerdict::Deny { .. } => "deny",
+                    CheckVerdict::Pending => "pending",
+                }
+                .into(),
+                kind: action.kind().as_str().into(),
+            })
+            .inc();
+        let mut outcome = CheckOutcome {
+            action_id,
+            action,
+            fingerprint: fingerprint.0,
+            classification: eval.classification,
+            decision: eval.decision,
+            verdict,
+            approval,
+        };
+        if let (CheckVerdict::Pending, Some(wait), Some(approval)) =
+            (&outcome.verdict, wait, &outcome.approval)
+        {
+            let id = approval.id;
+            let resolved = self.wait_for(id, wait).await?;
+            outcome.verdict = match resolved.status {
+                ApprovalStatus::Approved => self.consume(caller, &outcome, id).await?,
+                ApprovalStatus::Pending => CheckVerdict::Pending,
+                other => CheckVerdict::Deny {
+                    reason: resolution_reason(&resolved, other),
+                },
+            };
+            outcome.approval = Some(self.approval(id).await?);
+        }
+        Ok(outcome)
+    }
+
+    /// Inside the write transaction: use a live grant for this exact action,
+    /// join a pending request for it, or open a new one.
+    fn open_or_use_grant(
+        &self,
+        tx: &mut signoff_store::Tx<'_>,
+        new: NewRequest,
+        mut decided: AuditEvent,
+        at: OffsetDateTime,
+    ) -> Result<(CheckVerdict, ApprovalRequest, bool), StoreError> {
+        let live = tx.live_approvals_for(&new.fingerprint.0, at)?;
+        for mut r in live.iter().cloned() {
+            if r.grant.is_some() && r.consume_grant(&new.fingerprint, at).is_ok() {
+                tx.put_approval(&r)?;
+                decided.approval_id = Some(r.id);
+                decided.details["grant"] =
+                    json!({ "approval_id": r.id, "uses": r.grant.as_ref().map(|g| g.uses) });
+                let mut consumed = decided.clone();
+                tx.append(decided)?;
+                consumed.kind = AuditKind::GrantConsumed;
+                consumed.id = Uuid::now_v7();
+                tx.append(consumed)?;
+                return Ok((CheckVerdict::Allow, r, false));
+            }
+        }
+        if let Some(pending) = live.into_iter().find(|r| r.status.is_pending()) {
+            decided.approval_id = Some(pending.id);
+            tx.append(decided)?;
+            return Ok((CheckVerdict::Pending, pending, false));
+        }
+        let request = ApprovalRequest::open(new, at);
+        tx.put_approval(&request)?;
+        decided.approval_id = Some(request.id);
+        let mut created = decided.clone();
+        tx.append(decided)?;
+        created.kind = AuditKind::RequestCreated;
+        created.id = Uuid::now_v7();
+        created.details = json!({
+            "requirement": request.requirement,
+            "policies": request.policies,
+            "expires_at": timestamp(request.expires_at),
+            "effects": request.classification.effects,
+            "summary": request.classification.summary,
+        });
+        tx.append(created)?;
+        Ok((CheckVerdict::Pending, request, true))
+    }
+
+    /// After a held caller's request was approved: use its grant now.
+    async fn consume(
+        &self,
+        caller: &Caller,
+        outcome: &CheckOutcome,
+        id: Uuid,
+    ) -> Result<CheckVerdict, GatewayError> {
+        let fingerprint = signoff_core::Fingerprint(outcome.fingerprint.clone());
+        let mut e = self.event(
+            AuditKind::GrantConsumed,
+            &caller.principal,
+            &outcome.action,
+            Some(outcome.action_id),
+            now(),
+        );
+        e.approval_id = Some(id);
+        e.fingerprint = Some(outcome.fingerprint.clone());
+        let verdict = self
+            .inner
+            .store
+            .write(move |tx| {
+                let Some(mut r) = tx.approval(id)? else {
+                    return Ok(CheckVerdict::Deny {
+                        reason: format!("approval request `{id}` vanished"),
+                    });
+                };
+                match r.consume_grant(&fingerprint, now()) {
+                    Ok(()) => {
+                        e.details = json!({ "uses": r.grant.as_ref().map(|g| g.uses) });
+                        tx.put_approval(&r)?;
+                        tx.append(e)?;
+                        Ok(CheckVerdict::Allow)
+                    }
+                    Err(err) => Ok(CheckVerdict::Deny {
+                        reason: format!("approved, but the grant cannot be used: {err}; ask again"),
+                    }),
+                }
+            })
+            .await?;
+        Ok(verdict)
+    }
+
+    pub async fn approval(&self, id: Uuid) -> Result<ApprovalRequest, GatewayError> {
+        self.inner
+            .store
+            .read(move |c| signoff_store::read::approval(c, id))
+            .await?
+            .ok_or(GatewayError::NotFound(id))
+    }
+
+    pub async fn approvals(
+        &self,
+        status: Option<ApprovalStatus>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRequest>, GatewayError> {
+        Ok(self
+            .inner
+            .store
+            .read(move |c| signoff_store::read::approvals(c, status, limit))
+            .await?)
+    }
+
+    /// Waits until the request leaves `pending` or `wait` (capped) passes.
+    pub async fn wait_for(
+        &self,
+        id: Uuid,
+        wait: Duration,
+    ) -> Result<ApprovalRequest, GatewayError> {
+        let mut changes = self.inner.waiters.subscribe(id);
+        let deadline = tokio::time::Instant::now() + wait.min(self.inner.settings.max_hold);
+        let waiters = &self.inner.metrics.waiters;
+        waiters.inc();
+        let _gauge = scopeguard(|| {
+            waiters.dec();
+        });
+        loop {
+            let r = self.approval(id).await?;
+            if !r.status.is_pending() || tokio::time::Instant::now() >= deadline {
+                return Ok(r);
+            }
+            tokio::select! {
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        changes = self.inner.waiters.subscribe(id);
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {}
+                // Expiry is swept, but a waiter never waits past the request's own end.
+                _ = tokio::time::sleep(until(r.expires_at)) => { self.sweep().await?; }
+            }
+        }
+    }
+
+    /// One human's review, through any channel.
+    pub async fn review(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        verdict: Verdict,
+        comment: String,
+        window: Option<Duration>,
+    ) -> Result<ApprovalRequest, GatewayError> {
+        let reviewer = Reviewer::from(caller);
+        let actor = caller.principal.clone();
+        let gw = self.clone();
+        let (result, request) = self
+            .inner
+            .store
+            .write(move |tx| {
+                let Some(mut r) = tx.approval(id)? else {
+                    return Ok((Err(GatewayError::NotFound(id)), None));
+                };
+                let at = now();
+                if gw.expire(tx, &mut r, at)? {
+                    return Ok((
+                        Err(
+                            ReviewError::Expired(signoff_core::approval::rfc3339(r.expires_at))
+                                .into(),
+                        ),
+                        Some(r),
+                    ));
+                }
+                let mut e = gw.event(AuditKind::ReviewSubmitted, &actor, &r.action, None, at);
+                e.approval_id = Some(id);
+                e.fingerprint = Some(r.fingerprint.0.clone());
+                match r.review(&reviewer, verdict, &comment, window, at) {
+                    Ok(out) => {
+                        tx.put_approval(&r)?;
+                        e.details = json!({
+                            "verdict": verdict.as_str(),
+                            "comment": comment,
+                            "window_secs": window.map(|w| w.as_secs()),
+                            "approvals_received": out.approvals_received,
+                            "approvals_required": out.approvals_required,
+                        });
+                        tx.append(e)?;
+                        if !out.status.is_pending() {
+                            gw.append_resolution(tx, &r, &actor, at)?;
+                        }
+                        Ok((Ok(()), Some(r)))
+                    }
+                    // INVARIANT: refused reviews (self-approval attempts above all)
+                    // are evidence too, so they are recorded, not just rejected.
+                    Err(err) => {
+                        e.kind = AuditKind::ReviewRefused;
+                        e.details =
+                            json!({ "verdict": verdict.as_str(), "error": err.to_string() });
+                        tx.append(e)?;
+                        Ok((Err(err.into()), None))
+                    }
+                }
+            })
+            .await?;
+        let label = match &result {
+            Ok(()) => verdict.as_str(),
+            Err(_) => "refused",
+        };
+        self.inner
+            .metrics
+            .reviews
+            .get_or_create(&metrics::VerdictLabels {
+                verdict: label.into(),
+            })
+            .inc();
+        if let Some(r) = &request {
+            self.inner.waiters.notify(r.id, r.status);
+            let event = if r.status.is_pending() {
+                GatewayEvent::ReviewSubmitted(Box::new(r.clone()))
+            } else {
+                GatewayEvent::RequestResolved(Box::new(r.clone()))
+            };
+            let _ = self.inner.events.send(event);
+        }
+        result?;
+        request.ok_or(GatewayError::NotFound(id))
+    }
+
+    /// Withdraws a pending request; only its requester may.
+    pub async fn cancel(&self, caller: &Caller, id: Uuid) -> Result<ApprovalRequest, GatewayError> {
+        let by = caller.principal.clone();
+        let gw = self.clone();
+        let r = self
+            .inner
+            .store
+            .write(move |tx| {
+                let Some(mut r) = tx.approval(id)? else {
+                    return Ok(Err(GatewayError::NotFound(id)));
+                };
+                let at = now();
+                if let Err(e) = r.cancel(&by, at) {
+                    return Ok(Err(e.into()));
+                }
+                tx.put_approval(&r)?;
+                gw.append_resolution(tx, &r, &by, at)?;
+                Ok(Ok(r))
+            })
+            .await??;
+        self.inner.waiters.notify(id, r.status);
+        let _ = self
+            .inner
+            .events
+            .send(GatewayEvent::RequestResolved(Box::new(r.clone())));
+        Ok(r)
+    }
+
+    /// Records how an action went; only the principal that ran it may report.
+    pub async fn report_outcome(
+        &self,
+        caller: &Caller,
+        action_id: Uuid,
+        outcome: ExecutionOutcome,
+    ) -> Result<Option<Uuid>, GatewayError> {
+        let principal = caller.principal.clone();
+        let caller = caller.clone();
+        let approval_id = self
+            .inner
+            .store
+            .write(move |tx| {
+                let origin = signoff_store::read::action_origin(tx.connection(), action_id)?;
+                let Some((actor, approval_id)) =
+                    origin.filter(|(actor, _)| *actor == principal.to_string())
+                else {
+                    return Ok(Err(GatewayError::UnknownAction(action_id)));
+                };
+                let mut e = AuditEvent::new(AuditKind::ActionExecuted, actor, timestamp(now()));
+                e.on_behalf_of = Some(caller.on_behalf_of.clone());
+                e.action_id = Some(action_id);
+                e.approval_id = approval_id;
+                e.details = json!({
+                    "succeeded": outcome.succeeded,
+                    "exit_code": outcome.exit_code,
+                    "duration_ms": outcome.duration_ms,
+                    "detail": outcome.detail,
+                });
+                if let Some(id) = approval_id {
+                    if let Some(mut r) = tx.approval(id)? {
+                        e.target = Some(r.action.target.clone());
+                        e.fingerprint = Some(r.fingerprint.0.clone());
+                        r.record_outcome(outcome.succeeded);
+                        tx.put_approval(&r)?;
+                    }
+                }
+                tx.append(e)?;
+                Ok(Ok(approval_id))
+            })
+            .await??;
+        let _ = self.inner.events.send(GatewayEvent::ActionExecuted {
+            action_id,
+            approval_id,
+        });
+        Ok(approval_id)
+    }
+
+    /// Expires every pending request whose time is up. Safe to run anywhere,
+    /// any number of times.
+    pub async fn sweep(&self) -> Result<usize, GatewayError> {
+        let gw = self.clone();
+        let expired = self
+            .inner
+            .store
+            .write(move |tx| {
+                let at = now();
+                let mut expired = Vec::new();
+                for mut r in tx.due_for_expiry(at)? {
+                    if gw.expire(tx, &mut r, at)? {
+                        expired.push(r);
+                    }
+                }
+                Ok(expired)
+            })
+            .await?;
+        for r in &expired {
+            self.inner.metrics.expired.inc();
+            self.inner.waiters.notify(r.id, r.status);
+            let _ = self
+                .inner
+                .events
+                .send(GatewayEvent::RequestResolved(Box::new(r.clone())));
+        }
+        let pending = self
+            .inner
+            .store
+            .read(|c| signoff_store::read::count_pending(c))
+            .await?;
+        self.inner.metrics.pending.set(pending);
+        Ok(expired.len())
+    }
+
+    fn expire(
+        &self,
+        tx: &mut signoff_store::Tx<'_>,
+        r: &mut ApprovalRequest,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        if !r.expire_if_due(at) {
+            return Ok(false);
+        }
+        tx.put_approval(r)?;
+        self.append_resolution(tx, r, &Principal::User("system".into()), at)?;
+        Ok(true)
+    }
+
+    fn append_resolution(
+        &self,
+        tx: &mut signoff_store::Tx<'_>,
+        r: &ApprovalRequest,
+        actor: &Principal,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let actor_name = if actor.name() == "system" && !actor.is_agent() {
+            "system".to_owned()
+        } else {
+            actor.to_string()
+        };
+        let mut e = AuditEvent::new(AuditKind::RequestResolved, actor_name, timestamp(at));
+        e.on_behalf_of = Some(r.action.on_behalf_of.clone());
+        e.target = Some(r.action.target.clone());
+        e.approval_id = Some(r.id);
+        e.fingerprint = Some(r.fingerprint.0.clone());
+        e.details = json!({
+            "status": r.status,
+            "reviewers": r.reviews.iter().map(|v| json!({"reviewer": v.reviewer, "verdict": v.verdict})).collect::<Vec<_>>(),
+            "grant": r.grant,
+        });
+        tx.append(e)?;
+        Ok(())
+    }
+
+    /// Runs the expiry sweep forever, every `interval`.
+    pub fn spawn_sweeper(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let gw = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = gw.sweep().await {
+                    tracing::error!(error = %e, "expiry sweep failed; will retry");
+                }
+            }
+        })
+    }
+}
+
+fn resolution_reason(r: &ApprovalRequest, status: ApprovalStatus) -> String {
+    match status {
+        ApprovalStatus::Denied => {
+            let by = r.reviews.iter().find(|v| v.verdict == Verdict::Deny);
+            match by {
+                Some(v) => format!("denied by `{}`: {}", v.reviewer, v.comment),
+                None => "denied".into(),
+            }
+        }
+        ApprovalStatus::Expired => format!(
+            "the request expired unreviewed at {}",
+            signoff_core::approval::rfc3339(r.expires_at)
+        ),
+        ApprovalStatus::Cancelled => "the request was cancelled".into(),
+        other => format!("the request is {other}"),
+    }
+}
+
+fn until(t: OffsetDateTime) -> Duration {
+    let d = t - now();
+    if d.is_negative() {
+        Duration::ZERO
+    } else {
+        d.unsigned_abs() + Duration::from_millis(5)
+    }
+}
+
+struct Guard<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for Guard<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
+}
+
+fn scopeguard<F: FnMut()>(f: F) -> Guard<F> {
+    Guard(f)
+}
+
+#[cfg(test)]
+mod tests;

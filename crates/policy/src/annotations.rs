@@ -63,13 +63,15 @@ impl PolicyMeta {
         let get = |k: &str| policy.annotation(k);
         let is_approval = match get("approval") {
             Some("required") => true,
-            Some(other) => return Err(err(
-                "approval",
-                other,
-                format!(
+            Some(other) => {
+                return Err(err(
+                    "approval",
+                    other,
+                    format!(
                     "`@approval(\"{other}\")` is not understood; write `@approval(\"required\")`"
                 ),
-            )),
+                ))
+            }
             None => ["approvals", "reviewers", "ttl", "max_window"]
                 .iter()
                 .any(|k| get(k).is_some()),

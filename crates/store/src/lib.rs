@@ -14,11 +14,12 @@ mod write;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::OpenFlags;
 use tokio::sync::oneshot;
 
 pub use checkpoint::{verify, Checkpoint, CheckpointSigner, VerifyReport};
 pub use read::{AuditFilter, KeyRecord};
+pub use rusqlite::Connection;
 pub use write::Tx;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -24,6 +24,11 @@ pub struct Tx<'a> {
 }
 
 impl Tx<'_> {
+    /// For reads inside the transaction.
+    pub fn connection(&self) -> &Connection {
+        self.tx
+    }
+
     /// Appends an event to the chain and returns it sealed.
     pub fn append(&mut self, mut event: AuditEvent) -> Result<AuditEvent, StoreError> {
         let seq = self.head.0 + 1;
@@ -65,7 +70,7 @@ impl Tx<'_> {
             .prepare_cached(
                 "INSERT INTO approvals (id, fingerprint, status, principal, created_at, expires_at, grant_expires_at, doc) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, grant_expires_at = excluded.grant_expires_at, doc = excluded.doc",
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, expires_at = excluded.expires_at, grant_expires_at = excluded.grant_expires_at, doc = excluded.doc",
             )?
             .execute(params![
                 r.id.to_string(),

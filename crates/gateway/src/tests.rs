@@ -1,0 +1,350 @@
+use std::path::Path;
+use std::time::Duration;
+
+use signoff_config::{demo, Config};
+use signoff_core::action::SqlPayload;
+use signoff_core::{AuthMethod, Caller, Payload, Principal};
+
+use super::*;
+
+fn gateway(dir: &Path) -> Gateway {
+    let config = Config::embedded(dir.to_path_buf());
+    let decider = Decider::from_config(&config).unwrap();
+    let store = Store::open(dir).unwrap();
+    Gateway::new(
+        decider,
+        store,
+        GatewaySettings {
+            public_url: "http://gw".into(),
+            max_hold: Duration::from_secs(30),
+        },
+        vec![],
+    )
+}
+
+fn caller(gw: &Gateway, p: &str) -> Caller {
+    gw.caller_for(
+        p.parse().unwrap(),
+        AuthMethod::ApiKey {
+            key_id: "test".into(),
+        },
+    )
+    .unwrap()
+}
+
+fn agent(gw: &Gateway) -> Caller {
+    caller(gw, &format!("agent:{}", demo::AGENT))
+}
+
+fn sql(text: &str) -> CheckRequest {
+    CheckRequest {
+        target: "demo-db".into(),
+        payload: Payload::Sql(SqlPayload {
+            sql: text.into(),
+            params: vec![],
+        }),
+        reason: Some("cleanup".into()),
+        trace_id: None,
+    }
+}
+
+async fn audit_kinds(gw: &Gateway) -> Vec<String> {
+    gw.store()
+        .read(|c| signoff_store::read::events(c, &Default::default()))
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind.to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn reads_are_allowed_and_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(dir.path());
+    let out = gw.check(&agent(&gw), sql("SELECT 1"), None).await.unwrap();
+    assert_eq!(out.verdict, CheckVerdict::Allow);
+    assert_eq!(audit_kinds(&gw).await, vec!["action.decided"]);
+}
+
+#[tokio::test]
+async fn a_held_caller_wakes_on_approval_and_the_grant_is_used_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(dir.path());
+    let bot = agent(&gw);
+    let held = {
+        let (gw, bot) = (gw.clone(), bot.clone());
+        tokio::spawn(async move {
+            gw.check(
+                &bot,
+                sql("DELETE FROM orders"),
+                Some(Duration::from_secs(20)),
+            )
+            .await
+        })
+    };
+    // Find the request the held call opened.
+    let id = loop {
+        let pending = gw
+            .approvals(Some(ApprovalStatus::Pending), 10)
+            .await
+            .unwrap();
+        if let Some(r) = pending.first() {
+            break r.id;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let reviewer = caller(&gw, &format!("user:{}", demo::REVIEWERS[0]));
+    gw.review(&reviewer, id, Verdict::Approve, "ok".into(), None)
+        .await
+        .unwrap();
+    let out = held.await.unwrap().unwrap();
+    assert_eq!(out.verdict, CheckVerdict::Allow);
+    // The grant was single-use: the identical action asks again.
+    let again = gw
+        .check(&bot, sql("DELETE FROM orders"), None)
+        .await
+        .unwrap();
+    assert_eq!(again.verdict, CheckVerdict::Pending);
+    assert_ne!(again.approval.unwrap().id, id);
+}
+
+#[tokio::test]
+async fn a_grant_is_consumed_by_the_identical_action_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(dir.path());
+    let bot = agent(&gw);
+    let first = gw
+        .check(&bot, sql("DELETE FROM orders"), None)
+        .await
+        .unwrap();
+    let id = first.approval.unwrap().id;
+    let reviewer = caller(&gw, &format!("user:{}", demo::REVIEWERS[0]));
+    gw.review(&reviewer, id, Verdict::Approve, "".into(), None)
+        .await
+        .unwrap();
+    // A changed byte is a new request.
+    let changed = gw
+        .check(&bot, sql("DELETE FROM orders "), None)
+        .await
+        .unwrap();
+    assert_eq!(changed.verdict, CheckVerdict::Pending);
+    assert_ne!(changed.approval.unwrap().id, id);
+    let same = gw
+        .check(&bot, sql("DELETE FROM orders"), None)
+        .await
+        .unwrap();
+    assert_eq!(same.verdict, CheckVerdict::Allow);
+    assert_eq!(same.approval.unwrap().id, id);
+    let kinds = audit_kinds(&gw).await;
+    assert!(kinds.contains(&"grant.consumed".to_string()), "{kinds:?}");
+}
+
+#[tokio::test]
+async fn an_identical_pending_action_joins_the_open_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(dir.path());
+    let bot = agent(&gw);
+    let a = gw
+        .check(&bot, sql("DELETE FROM orders"), None)
+        .await
+        .unwrap();
+    let b = gw
+        .check(&bot, sql("DELETE FROM orders"), None)
+        .await
+        .unwrap();
+    assert_eq!(a.approval.unwrap().id, b.approval.unwrap().id);
+}
+
+#[tokio::test]
+async fn self_approval_is_refused_and_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(dir.path());
+    let bot = agent(&gw);
+    let id = gw
+        .check(&bot, sql("DELETE FROM orders"), None)
+        .await
+        .unwrap()
+        .approval
+        .unwrap()
+        .id;
+    let owner = caller(&gw, &format!("user:{}", demo::OPERATOR));
+    let err = gw
+        .review(&owner, id, Verdict::Approve, "".into(), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, GatewayError::Review(ReviewError::SelfApproval { .. })),
+        "{err}"
+    );
+    let err = gw
+        .review(&bot, id, Verdict::Approve, "".into(), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, GatewayError::Review(ReviewError::AgentCannotReview(_))),
+        "{err}"
+    );
+    assert_eq!(
+        gw.approval(id).await.unwrap().status,
+        ApprovalStatus::Pending
+    );
+    let refused = audit_kinds(&gw)
+        .await
+        .iter()
+        .filter(|k| *k == "review.refused")
+        .count();
+    assert_eq!(refused, 2);
+}
+
+#[tokio::test]
+async fn a_deny_wakes_the_waiter_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(dir.path());
+    let bot = agent(&gw);
+    let id = gw
+        .check(&bot, sql("TRUNCATE orders"), None)
+        .await
+        .unwrap()
+        .approval
+        .unwrap()
+        .id;
+    let waiter = {
+        let gw = gw.clone();
+        tokio::spawn(async move { gw.wait_for(id, Duration::from_secs(20)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let reviewer = caller(&gw, &format!("user:{}", demo::REVIEWERS[1]));
+    gw.review(
+        &reviewer,
+        id,
+        Verdict::Deny,
+        "not in business hours".into(),
+        None,
+    )
+    .await
+    .unwrap();
+    let r = waiter.await.unwrap().unwrap();
+    assert_eq!(r.status, ApprovalStatus::Denied);
+}
+
+#[tokio::test]
+async fn the_sweep_expires_requests_nobody_polls() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(dir.path());
+    let bot = agent(&gw);
+    let id = gw
+        .check(&bot, sql("DELETE FROM orders"), None)
+        .await
+        .unwrap()
+        .approval
+        .unwrap()
+        .id;
+    // Backdate the request so it is due.
+    gw.store()
+        .write(move |tx| {
+            let mut r = tx.approval(id)?.unwrap();
+            r.expires_at = OffsetDateTime::now_utc() - Duration::from_secs(1);
+            tx.put_approval(&r)
+        })
+        .await
+        .unwrap();
+    assert_eq!(gw.sweep().await.unwrap(), 1);
+    assert_eq!(
+        gw.approval(id).await.unwrap().status,
+        ApprovalStatus::Expired
+    );
+    assert_eq!(gw.sweep().await.unwrap(), 0, "sweeping twice is harmless");
+}
+
+#[tokio::test]
+async fn pending_requests_and_grants_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pending_id, approved_id) = {
+        let gw = gateway(dir.path());
+        let bot = agent(&gw);
+        let p = gw
+            .check(&bot, sql("DELETE FROM a"), None)
+            .await
+            .unwrap()
+            .approval
+            .unwrap()
+            .id;
+        let a = gw
+            .check(&bot, sql("DELETE FROM b"), None)
+            .await
+            .unwrap()
+            .approval
+            .unwrap()
+            .id;
+        let reviewer = caller(&gw, &format!("user:{}", demo::REVIEWERS[0]));
+        gw.review(&reviewer, a, Verdict::Approve, "".into(), None)
+            .await
+            .unwrap();
+        gw.store().shutdown();
+        (p, a)
+    };
+    let gw = gateway(dir.path());
+    assert_eq!(
+        gw.approval(pending_id).await.unwrap().status,
+        ApprovalStatus::Pending
+    );
+    let out = gw
+        .check(&agent(&gw), sql("DELETE FROM b"), None)
+        .await
+        .unwrap();
+    assert_eq!(out.verdict, CheckVerdict::Allow);
+    assert_eq!(out.approval.unwrap().id, approved_id);
+    let report = gw
+        .store()
+        .read_blocking(|c| signoff_store::verify(c, None, |_| {}))
+        .unwrap();
+    assert!(report.ok(), "{report:?}");
+}
+
+#[tokio::test]
+async fn outcomes_are_reported_only_by_the_actor() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(dir.path());
+    let bot = agent(&gw);
+    let out = gw.check(&bot, sql("SELECT 1"), None).await.unwrap();
+    let other = caller(&gw, &format!("user:{}", demo::REVIEWERS[0]));
+    let outcome = ExecutionOutcome {
+        succeeded: true,
+        exit_code: Some(0),
+        duration_ms: Some(3),
+        detail: None,
+    };
+    assert!(matches!(
+        gw.report_outcome(&other, out.action_id, outcome.clone())
+            .await,
+        Err(GatewayError::UnknownAction(_))
+    ));
+    gw.report_outcome(&bot, out.action_id, outcome)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn unknown_principals_cannot_authenticate() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(dir.path());
+    let (key, _) = create_key(gw.store(), &Principal::Agent("ghost".into()), None)
+        .await
+        .unwrap();
+    let err = gw
+        .authenticate(Some(&format!("Bearer {key}")))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("ghost"), "{err}");
+    let (key, _) = create_key(gw.store(), &Principal::Agent(demo::AGENT.into()), None)
+        .await
+        .unwrap();
+    let c = gw
+        .authenticate(Some(&format!("Bearer {key}")))
+        .await
+        .unwrap();
+    assert_eq!(c.on_behalf_of, demo::OPERATOR);
+    assert!(gw.authenticate(Some("Bearer so_wrong")).await.is_err());
+    assert!(gw.authenticate(None).await.is_err());
+}
