@@ -353,7 +353,14 @@ impl Collector {
                 .iter()
                 .map(|c| {
                     let mut s = c.command_line();
-                    for f in c.flags.iter().take(4) {
+                    // Flags as written; expansions of a bundle (`-rf` → `-r`, `-f`) are for policy.
+                    let written = c.flags.iter().filter(|f| {
+                        !(f.len() == 2
+                            && c.flags.iter().any(|b| {
+                                b.len() > 2 && !b.starts_with("--") && b.contains(&f[1..])
+                            }))
+                    });
+                    for f in written.take(4) {
                         s.push(' ');
                         s.push_str(f);
                     }

@@ -167,9 +167,10 @@ impl Gateway {
         self.inner.events.subscribe()
     }
 
+    /// Where a request can be seen and reviewed (the API until the web inbox lands).
     pub fn review_url(&self, id: Uuid) -> String {
         format!(
-            "{}/ui/approvals/{id}",
+            "{}/v1/approvals/{id}",
             self.inner.settings.public_url.trim_end_matches('/')
         )
     }

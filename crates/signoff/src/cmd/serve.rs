@@ -1,0 +1,146 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+use signoff_config::demo;
+use signoff_core::Principal;
+use signoff_gateway::{bootstrap_demo_keys, Decider, Gateway, GatewaySettings};
+use signoff_store::Store;
+
+use crate::setup;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Listen on this address instead of the config's (`127.0.0.1:8080`).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Keep state here instead of the config's data directory.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SIGNOFF_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+pub async fn run(config_path: Option<PathBuf>, log_format: &str, args: Args) -> Result<ExitCode> {
+    init_logging(log_format);
+    let mut config = setup::config(config_path.as_deref(), args.data_dir.as_deref())?;
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+        if config.is_embedded() {
+            config.server.public_url = format!("http://{listen}");
+        }
+    }
+    // INVARIANT: an invalid policy stops the server before it takes traffic.
+    let decider =
+        Decider::from_config(&config).context("policy did not load, so signoff will not start")?;
+    let store = Store::open(&config.server.data_dir).context("cannot open the data directory")?;
+    let gateway = Gateway::new(
+        decider,
+        store.clone(),
+        GatewaySettings {
+            public_url: config.server.public_url.clone(),
+            max_hold: config.approvals.max_hold,
+        },
+        config.key_hashes.clone(),
+    );
+    gateway
+        .record_start(json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "config": config.source.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "embedded default".into()),
+            "policies": gateway.decider().policy_count(),
+        }))
+        .await
+        .context("cannot write the audit log")?;
+
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}; is another signoff running? pass --listen to pick another address", config.server.listen))?;
+    let url = &config.server.public_url;
+
+    eprintln!("signoff {} listening on {url}", env!("CARGO_PKG_VERSION"));
+    eprintln!("  data:     {}", config.server.data_dir.display());
+    eprintln!(
+        "  policies: {} loaded{}",
+        gateway.decider().policy_count(),
+        if config.is_embedded() {
+            " (quickstart set)"
+        } else {
+            ""
+        }
+    );
+    if config.is_embedded() {
+        let mut principals = vec![
+            Principal::Agent(demo::AGENT.into()),
+            Principal::User(demo::OPERATOR.into()),
+        ];
+        principals.extend(demo::REVIEWERS.iter().map(|r| Principal::User((*r).into())));
+        match bootstrap_demo_keys(&store, principals)
+            .await
+            .context("cannot create the demo keys")?
+        {
+            Some(keys) => {
+                eprintln!("\nDemo API keys (shown once; only their hashes are stored):");
+                for (p, key) in &keys {
+                    eprintln!("  {:<26} {key}", p.to_string());
+                }
+                let agent_key = &keys[0].1;
+                eprintln!("\nTry it:");
+                eprintln!("  export SIGNOFF_URL={url} SIGNOFF_TOKEN={agent_key}");
+                eprintln!("  signoff exec --target demo-shell -- ls -la            # allowed");
+                eprintln!("  signoff exec --target demo-shell -- rm -rf /tmp/demo  # waits for a reviewer");
+                eprintln!(
+                    "  SIGNOFF_TOKEN=<a reviewer key> signoff approvals list --status pending"
+                );
+            }
+            None => eprintln!(
+                "  demo keys were printed on first start; make more with `signoff keys create`"
+            ),
+        }
+    }
+    eprintln!("\nPress Ctrl-C to stop.");
+
+    let sweeper = gateway.spawn_sweeper(Duration::from_millis(500));
+    let app = signoff_server::router(gateway.clone(), config.server.max_body_bytes);
+    signoff_server::serve(listener, app, shutdown_signal())
+        .await
+        .context("the HTTP server failed")?;
+    sweeper.abort();
+    tracing::info!("shutting down: committing the audit log");
+    store.shutdown();
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
