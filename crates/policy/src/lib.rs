@@ -7,6 +7,9 @@
 mod annotations;
 mod context;
 mod error;
+mod slice;
+#[doc(hidden)]
+pub mod testdata;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -119,6 +122,9 @@ pub struct DecisionRequest<'a> {
 
 pub struct PolicyEngine {
     policies: PolicySet,
+    /// Per (principal, action, target): the policies that can still match.
+    slices: slice::SliceCache,
+    referenced: context::Referenced,
     meta: HashMap<PolicyId, PolicyMeta>,
     entities: Entities,
     actions: [EntityUid; 5],
@@ -179,6 +185,8 @@ impl PolicyEngine {
             .collect();
         Ok(PolicyEngine {
             policy_count: meta.len(),
+            slices: slice::SliceCache::default(),
+            referenced: context::Referenced::scan(sources.iter().map(|s| s.text.as_str())),
             policies,
             meta,
             entities,
@@ -191,6 +199,39 @@ impl PolicyEngine {
 
     pub fn policy_count(&self) -> usize {
         self.policy_count
+    }
+
+    /// The Cedar request `decide` would evaluate, for benchmarks that compare
+    /// signoff's overhead with a bare `is_authorized` on the same input.
+    #[doc(hidden)]
+    pub fn cedar_request(&self, req: &DecisionRequest<'_>) -> Option<Request> {
+        let target = self.targets.get(req.target)?.clone();
+        let action = self.actions[ActionKind::ALL.iter().position(|k| *k == req.kind)?].clone();
+        Request::new(
+            principal_uid(req.principal),
+            action,
+            target,
+            context::build(req, &self.referenced).ok()?,
+            None,
+        )
+        .ok()
+    }
+
+    /// A bare Cedar evaluation of `request` against all loaded policies.
+    #[doc(hidden)]
+    pub fn cedar_is_authorized(&self, request: &Request) -> cedar_policy::Response {
+        self.authorizer
+            .is_authorized(request, &self.policies, &self.entities)
+    }
+
+    /// Like [`PolicyEngine::decide`] without slicing: every policy is evaluated.
+    /// The differential tests hold the two equal.
+    #[doc(hidden)]
+    pub fn decide_unsliced(&self, req: &DecisionRequest<'_>) -> Decision {
+        self.slices.disable();
+        let d = self.decide(req);
+        self.slices.enable();
+        d
     }
 
     /// Decides one classified action (DESIGN §4): a matching forbid denies; else a
@@ -207,7 +248,7 @@ impl PolicyEngine {
             };
         };
         let principal = principal_uid(req.principal);
-        let context = match context::build(req) {
+        let context = match context::build(req, &self.referenced) {
             Ok(c) => c,
             Err(e) => return deny_fail_closed(format!("could not build the policy context: {e}")),
         };
@@ -220,9 +261,18 @@ impl PolicyEngine {
             Ok(r) => r,
             Err(e) => return deny_fail_closed(format!("could not build the policy request: {e}")),
         };
+        let key = slice::SliceKey::new(req.principal, req.kind, req.target);
+        let slice = self.slices.get(
+            key,
+            &self.authorizer,
+            &self.policies,
+            &self.entities,
+            &request,
+        );
+        let policies = slice.as_deref().unwrap_or(&self.policies);
         let response = self
             .authorizer
-            .is_authorized(&request, &self.policies, &self.entities);
+            .is_authorized(&request, policies, &self.entities);
         let errors: Vec<String> = response
             .diagnostics()
             .errors()

@@ -292,3 +292,68 @@ fn duplicate_ids_are_refused() {
 fn the_published_schema_parses() {
     schema().unwrap();
 }
+
+#[test]
+fn slicing_never_changes_a_decision() {
+    use crate::testdata::{directory, hundred_policies};
+    let e = PolicyEngine::load(
+        &hundred_policies(),
+        &directory(),
+        ApprovalDefaults::default(),
+    )
+    .unwrap();
+    let payloads: &[(ActionKind, &str)] = &[
+        (ActionKind::Sql, "SELECT * FROM reporting_3"),
+        (ActionKind::Sql, "DELETE FROM payments_0"),
+        (ActionKind::Sql, "DELETE FROM ledger_6 WHERE id = 1"),
+        (ActionKind::Sql, "GRANT ALL ON t TO x"),
+        (ActionKind::Sql, "DROP DATABASE prod"),
+        (ActionKind::Sql, "SELEC oops"),
+        (ActionKind::Exec, "terraform destroy-1"),
+        (ActionKind::Exec, "ls -la"),
+        (ActionKind::Exec, "rm -rf /"),
+        (ActionKind::Http, "DELETE /api/v1/namespaces/ns-4/pods/x"),
+        (ActionKind::Http, "GET /api/v1/namespaces/ns-10/pods"),
+        (
+            ActionKind::McpTool,
+            r#"{"server":"s","tool":"drop_5","arguments":{}}"#,
+        ),
+        (
+            ActionKind::McpTool,
+            r#"{"server":"s","tool":"read","arguments":{"a":1}}"#,
+        ),
+        (ActionKind::Custom, r#"{"operation":"refund"}"#),
+    ];
+    let mut principals: Vec<Principal> =
+        (0..20).map(|i| Principal::User(format!("u{i}"))).collect();
+    principals.push(Principal::Agent("bot".into()));
+    principals.push(Principal::Agent("stranger".into()));
+    let mut compared = 0;
+    for hour in [3, 12] {
+        let now = datetime!(2026-01-05 00:00 UTC) + Duration::from_secs(hour * 3600);
+        for p in &principals {
+            for t in 0..12 {
+                for (kind, text) in payloads {
+                    let c = signoff_classify::classify(&Payload::from_text(*kind, text).unwrap());
+                    let target = format!("t{t}");
+                    let req = DecisionRequest {
+                        principal: p,
+                        on_behalf_of: "u1",
+                        target: &target,
+                        kind: *kind,
+                        classification: &c,
+                        reason: "",
+                        now,
+                    };
+                    assert_eq!(
+                        e.decide(&req),
+                        e.decide_unsliced(&req),
+                        "{p} {kind} `{text}` on {target} at {hour}h"
+                    );
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert!(compared > 7000);
+}

@@ -16,11 +16,18 @@ fn init_writes_a_config_that_validates() {
     let dir = tempfile::tempdir().unwrap();
     let config = init(dir.path());
     assert!(dir.path().join("policies/20-approvals.cedar").exists());
-    let out = run(&["--config", config.to_str().unwrap(), "policy", "validate"], dir.path());
+    let out = run(
+        &["--config", config.to_str().unwrap(), "policy", "validate"],
+        dir.path(),
+    );
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("4 policies valid"), "{}", text(&out));
     let again = run(&["init", dir.path().to_str().unwrap()], dir.path());
-    assert!(!again.status.success() && text(&again).contains("--force"), "{}", text(&again));
+    assert!(
+        !again.status.success() && text(&again).contains("--force"),
+        "{}",
+        text(&again)
+    );
 }
 
 #[test]
@@ -29,7 +36,16 @@ fn serve_refuses_an_invalid_policy_naming_file_line_and_column() {
     let config = init(dir.path());
     let bad = dir.path().join("policies/50-bad.cedar");
     std::fs::write(&bad, "// a typo on line 3\n@id(\"x\")\npermit (principal, action == Action::\"sql\", resource) when { context.sql.tabels.contains(\"a\") };\n").unwrap();
-    let out = run(&["--config", config.to_str().unwrap(), "serve", "--listen", &format!("127.0.0.1:{}", free_port())], dir.path());
+    let out = run(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+        ],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(1));
     let t = text(&out);
     assert!(t.contains(&format!("{}:3:", bad.display())), "{t}");
@@ -41,11 +57,20 @@ fn serve_refuses_an_invalid_config_naming_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let config = init(dir.path());
     let text0 = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, text0.replace("owner = \"olivia\"", "owner = \"nobody\"")).unwrap();
+    std::fs::write(
+        &config,
+        text0.replace("owner = \"olivia\"", "owner = \"nobody\""),
+    )
+    .unwrap();
     let out = run(&["--config", config.to_str().unwrap(), "serve"], dir.path());
     assert_eq!(out.status.code(), Some(1));
     let t = text(&out);
-    let line = std::fs::read_to_string(&config).unwrap().lines().position(|l| l.contains("nobody")).unwrap() + 1;
+    let line = std::fs::read_to_string(&config)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("nobody"))
+        .unwrap()
+        + 1;
     assert!(t.contains(&format!("{}:{line}:9", config.display())), "{t}");
     assert!(t.contains("nobody"), "{t}");
 }
@@ -87,18 +112,51 @@ expect = "allow"
     let out = run(&["policy", "test", cases.to_str().unwrap()], dir.path());
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(t.contains("FAIL  a wrong expectation: expected allow, got require_approval"), "{t}");
+    assert!(
+        t.contains("FAIL  a wrong expectation: expected allow, got require_approval"),
+        "{t}"
+    );
     assert!(t.contains("2 passed, 1 failed"), "{t}");
 }
 
 #[test]
 fn explain_shows_classification_decision_and_policies() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(&["explain", "--principal", "agent:demo-agent", "--target", "demo-db", "--kind", "sql", "WITH d AS (DELETE FROM orders RETURNING *) SELECT * FROM d"], dir.path());
+    let out = run(
+        &[
+            "explain",
+            "--principal",
+            "agent:demo-agent",
+            "--target",
+            "demo-db",
+            "--kind",
+            "sql",
+            "WITH d AS (DELETE FROM orders RETURNING *) SELECT * FROM d",
+        ],
+        dir.path(),
+    );
     let t = text(&out);
     assert!(out.status.success(), "{t}");
-    assert!(t.contains("unbounded_write") && t.contains("require_approval") && t.contains("changes-need-approval"), "{t}");
-    let out = run(&["explain", "--json", "--principal", "agent:demo-agent", "--target", "demo-db", "--kind", "sql", "DROP DATABASE x"], dir.path());
+    assert!(
+        t.contains("unbounded_write")
+            && t.contains("require_approval")
+            && t.contains("changes-need-approval"),
+        "{t}"
+    );
+    let out = run(
+        &[
+            "explain",
+            "--json",
+            "--principal",
+            "agent:demo-agent",
+            "--target",
+            "demo-db",
+            "--kind",
+            "sql",
+            "DROP DATABASE x",
+        ],
+        dir.path(),
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["decision"]["decision"], "deny");
     assert_eq!(v["decision"]["policies"], json!(["no-drop-database"]));
@@ -108,13 +166,28 @@ fn explain_shows_classification_decision_and_policies() {
 fn help_exists_for_every_command() {
     let dir = tempfile::tempdir().unwrap();
     for cmd in [
-        vec!["--help"], vec!["serve", "--help"], vec!["init", "--help"], vec!["exec", "--help"], vec!["approvals", "list", "--help"],
-        vec!["approvals", "show", "--help"], vec!["approve", "--help"], vec!["deny", "--help"], vec!["explain", "--help"],
-        vec!["policy", "validate", "--help"], vec!["policy", "test", "--help"], vec!["policy", "schema", "--help"],
-        vec!["audit", "verify", "--help"], vec!["audit", "export", "--help"], vec!["keys", "create", "--help"],
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["init", "--help"],
+        vec!["exec", "--help"],
+        vec!["approvals", "list", "--help"],
+        vec!["approvals", "show", "--help"],
+        vec!["approve", "--help"],
+        vec!["deny", "--help"],
+        vec!["explain", "--help"],
+        vec!["policy", "validate", "--help"],
+        vec!["policy", "test", "--help"],
+        vec!["policy", "schema", "--help"],
+        vec!["audit", "verify", "--help"],
+        vec!["audit", "export", "--help"],
+        vec!["keys", "create", "--help"],
     ] {
         let out = run(&cmd, dir.path());
-        assert!(out.status.success() && out.stdout.len() > 100, "{cmd:?}: {}", text(&out));
+        assert!(
+            out.status.success() && out.stdout.len() > 100,
+            "{cmd:?}: {}",
+            text(&out)
+        );
     }
 }
 
@@ -124,30 +197,73 @@ fn keys_audit_verify_export_work_offline_and_tampering_is_named() {
     let data = dir.path().join("data");
     let s = Server::embedded(dir.path());
     for q in ["SELECT 1", "DELETE FROM a", "SELECT 2"] {
-        s.post("/v1/actions", &s.agent(), &json!({"target": "demo-db", "kind": "sql", "payload": {"sql": q}}));
+        s.post(
+            "/v1/actions",
+            &s.agent(),
+            &json!({"target": "demo-db", "kind": "sql", "payload": {"sql": q}}),
+        );
     }
     s.stop();
     let d = data.to_str().unwrap();
-    let out = run(&["keys", "create", "--principal", "user:demo-reviewer-1", "--data-dir", d], dir.path());
+    let out = run(
+        &[
+            "keys",
+            "create",
+            "--principal",
+            "user:demo-reviewer-1",
+            "--data-dir",
+            d,
+        ],
+        dir.path(),
+    );
     assert!(out.status.success(), "{}", text(&out));
     let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert!(key.starts_with("so_"), "{key}");
-    let out = run(&["keys", "create", "--principal", "agent:ghost", "--data-dir", d], dir.path());
+    let out = run(
+        &[
+            "keys",
+            "create",
+            "--principal",
+            "agent:ghost",
+            "--data-dir",
+            d,
+        ],
+        dir.path(),
+    );
     assert!(!out.status.success() && text(&out).contains("ghost"));
 
     let out = run(&["audit", "verify", "--data-dir", d], dir.path());
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("ok:"), "{}", text(&out));
 
-    let out = run(&["audit", "export", "--data-dir", d, "--format", "jsonl"], dir.path());
-    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let out = run(
+        &["audit", "export", "--data-dir", d, "--format", "jsonl"],
+        dir.path(),
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert!(lines.len() >= 7, "{}", lines.len());
     assert!(lines.iter().any(|e| e["kind"] == "key.created"));
-    let out = run(&["audit", "export", "--data-dir", d, "--format", "csv"], dir.path());
+    let out = run(
+        &["audit", "export", "--data-dir", d, "--format", "csv"],
+        dir.path(),
+    );
     let csv = String::from_utf8_lossy(&out.stdout);
     assert!(csv.starts_with("seq,id,at,kind"), "{csv}");
     assert_eq!(csv.lines().count(), lines.len() + 1);
-    let out = run(&["audit", "export", "--data-dir", d, "--since", "2999-01-01T00:00:00Z"], dir.path());
+    let out = run(
+        &[
+            "audit",
+            "export",
+            "--data-dir",
+            d,
+            "--since",
+            "2999-01-01T00:00:00Z",
+        ],
+        dir.path(),
+    );
     assert!(String::from_utf8_lossy(&out.stdout).is_empty());
 
     // A forger edits a decision with sqlite.
@@ -156,7 +272,11 @@ fn keys_audit_verify_export_work_offline_and_tampering_is_named() {
     let seq: i64 = db.query_row("SELECT seq FROM audit WHERE details LIKE '%\"decision\":\"allow\"%' AND payload LIKE '%DELETE%' AND kind = 'action.decided'", [], |r| r.get(0)).unwrap();
     let out = run(&["audit", "verify", "--data-dir", d], dir.path());
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains(&format!("event #{seq}")), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("event #{seq}")),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -164,14 +284,45 @@ fn an_unreviewed_request_expires_and_exec_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let config = init(dir.path());
     let t = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, t.replace("default_ttl = \"1h\"", "default_ttl = \"2s\"")).unwrap();
+    std::fs::write(
+        &config,
+        t.replace("default_ttl = \"1h\"", "default_ttl = \"2s\""),
+    )
+    .unwrap();
     let policies = dir.path().join("policies/20-approvals.cedar");
     let p = std::fs::read_to_string(&policies).unwrap();
     std::fs::write(&policies, p.replace("@ttl(\"1h\")\n", "")).unwrap();
     let s = Server::with_config(dir.path(), &config);
-    let out = run(&["--config", config.to_str().unwrap(), "keys", "create", "--principal", "agent:deploy-bot"], dir.path());
+    let out = run(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "keys",
+            "create",
+            "--principal",
+            "agent:deploy-bot",
+        ],
+        dir.path(),
+    );
     let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let out = s.cli(&key, &["exec", "--target", "prod-shell", "--wait", "30s", "--", "rm", "-rf", "/tmp/x"]);
+    let out = s.cli(
+        &key,
+        &[
+            "exec",
+            "--target",
+            "prod-shell",
+            "--wait",
+            "30s",
+            "--",
+            "rm",
+            "-rf",
+            "/tmp/x",
+        ],
+    );
     assert_eq!(out.status.code(), Some(78), "{}", text(&out));
-    assert!(text(&out).contains("expired"), "the sweep expired it before the 30s wait: {}", text(&out));
+    assert!(
+        text(&out).contains("expired"),
+        "the sweep expired it before the 30s wait: {}",
+        text(&out)
+    );
 }
