@@ -657,7 +657,7 @@ impl Gateway {
         let pending = self
             .inner
             .store
-            .read(|c| signoff_store::read::count_pending(c))
+            .read(signoff_store::read::count_pending)
             .await?;
         self.inner.metrics.pending.set(pending);
         Ok(expired.len())

@@ -61,11 +61,6 @@ impl Referenced {
     fn has(&self, name: &str) -> bool {
         self.0.contains(name)
     }
-
-    #[cfg(test)]
-    pub(crate) fn all() -> Referenced {
-        Referenced(OPTIONAL.iter().copied().collect())
-    }
 }
 
 fn set<'a>(items: impl IntoIterator<Item = &'a String>) -> X {
@@ -81,7 +76,7 @@ fn record(pairs: Vec<(&str, X)>) -> X {
 pub(crate) fn build(
     req: &DecisionRequest<'_>,
     refs: &Referenced,
-) -> Result<Context, ContextCreationError> {
+) -> Result<Context, Box<ContextCreationError>> {
     let c = req.classification;
     let mut pairs = vec![(
         "effects".to_owned(),
@@ -217,5 +212,5 @@ pub(crate) fn build(
     if let Some((k, r)) = facts {
         pairs.push((k.to_owned(), record(r)));
     }
-    Context::from_pairs(pairs)
+    Context::from_pairs(pairs).map_err(Box::new)
 }

@@ -295,7 +295,9 @@ fn bad_input_gets_clear_json_errors_and_writes_nothing() {
         )
     };
     let agent = s.agent();
-    let cases: Vec<(Vec<u8>, &str, Option<&str>, u16, &str)> = vec![
+    // (body, content type, token, expected status, expected error code)
+    type Case<'a> = (Vec<u8>, &'a str, Option<&'a str>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             b"{}".to_vec(),
             "application/json",

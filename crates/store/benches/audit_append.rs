@@ -1,1 +1,61 @@
-fn main() {}
+//! Audit append rate: concurrent writers share group commits (one fsync per
+//! group) versus one writer waiting for each commit.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use serde_json::json;
+use signoff_core::{AuditEvent, AuditKind};
+use signoff_store::Store;
+
+fn event() -> AuditEvent {
+    let mut e = AuditEvent::new(
+        AuditKind::ActionDecided,
+        "agent:bench",
+        signoff_core::audit::timestamp(time::OffsetDateTime::now_utc()),
+    );
+    e.target = Some("demo-db".into());
+    e.payload = json!({ "sql": "SELECT * FROM orders WHERE id = 42" });
+    e.details = json!({ "decision": { "decision": "allow", "policies": ["reads-allowed"] }, "effects": ["read"] });
+    e
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut g = c.benchmark_group("audit_append");
+    g.sample_size(10);
+    for writers in [1usize, 64] {
+        let per_iter = 512;
+        g.throughput(Throughput::Elements(per_iter as u64));
+        g.bench_with_input(
+            BenchmarkId::new("durable_events", format!("{writers}_writers")),
+            &writers,
+            |b, &writers| {
+                b.iter(|| {
+                    rt.block_on(async {
+                        let mut tasks = Vec::new();
+                        for _ in 0..writers {
+                            let s = store.clone();
+                            tasks.push(tokio::spawn(async move {
+                                for _ in 0..per_iter / writers {
+                                    s.write(|tx| tx.append(event())).await.unwrap();
+                                }
+                            }));
+                        }
+                        for t in tasks {
+                            t.await.unwrap();
+                        }
+                    })
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -244,7 +244,7 @@ fn test(config_path: Option<&Path>, file: &Path) -> Result<ExitCode> {
             kind,
             &case.payload,
         )
-        .with_context(|| format!("{name}"))?;
+        .with_context(|| format!("case `{name}`"))?;
         let eval = decider.evaluate(
             &action,
             case.reason.as_deref().unwrap_or(""),

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Runs every signoff benchmark beside its baseline in one go and prints the ratios.
+#
+#   bench/run.sh            all of them (about 3 minutes)
+#   bench/run.sh decide     one section: decide | audit | wake | api
+#
+# Needs: wrk (Debian package `wrk`; installed here if missing and apt works).
+# Figures land in bench/out/ and are summarised in bench/RESULTS.md by hand.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p bench/out
+only="${1:-all}"
+want() { [ "$only" = all ] || [ "$only" = "$1" ]; }
+
+median_us() { # criterion estimates → median in µs
+  python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['median']['point_estimate']/1000, 2))" "target/criterion/$1/new/estimates.json"
+}
+
+if want decide; then
+  echo "== decide: classify + decide vs raw Cedar, 100 policies"
+  cargo bench -q -p signoff-policy --bench decide -- --warm-up-time 2 --measurement-time 5 >bench/out/decide.txt 2>&1
+  for kind in sql exec; do
+    raw=$(median_us "$kind/cedar_is_authorized")
+    dec=$(median_us "$kind/signoff_decide")
+    all=$(median_us "$kind/signoff_classify_and_decide")
+    ratio=$(python3 -c "print(round($all/$raw, 2))")
+    echo "  $kind: raw cedar ${raw} µs | signoff decide ${dec} µs | classify+decide ${all} µs | ratio ${ratio}x"
+  done
+fi
+
+if want audit; then
+  echo "== audit: durable appends, group commit vs one writer"
+  cargo bench -q -p signoff-store --bench audit_append -- --warm-up-time 1 --measurement-time 5 >bench/out/audit.txt 2>&1
+  one=$(python3 -c "import json; e=json.load(open('target/criterion/audit_append/durable_events/1_writers/new/estimates.json')); print(round(512/(e['median']['point_estimate']/1e9)))")
+  many=$(python3 -c "import json; e=json.load(open('target/criterion/audit_append/durable_events/64_writers/new/estimates.json')); print(round(512/(e['median']['point_estimate']/1e9)))")
+  echo "  1 writer: ${one} events/s | 64 writers: ${many} events/s | ratio $(python3 -c "print(round($many/$one, 1))")x"
+fi
+
+if want wake; then
+  echo "== wake: approve -> held caller answered (in process, durable commit included)"
+  WAKE_ROUNDS=500 cargo bench -q -p signoff-gateway --bench wake 2>/dev/null | tee bench/out/wake.txt | sed 's/^/  /'
+fi
+
+if want api; then
+  command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null 2>&1 || { echo "install wrk (Debian package) for the api section"; exit 1; }; }
+  echo "== api: POST /v1/actions (allowed, classified, decided, durably audited) vs GET /healthz, 64 connections"
+  cargo build -q --release -p signoff
+  dir=$(mktemp -d)
+  port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+  SIGNOFF_LOG=warn target/release/signoff serve --data-dir "$dir/data" --listen "127.0.0.1:$port" 2>"$dir/serve.log" &
+  pid=$!
+  trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
+  for _ in $(seq 100); do grep -q "Ctrl-C" "$dir/serve.log" 2>/dev/null && break; sleep 0.1; done
+  export SIGNOFF_TOKEN=$(awk '/agent:demo-agent/ {print $2}' "$dir/serve.log")
+  duration=${DURATION:-10s}
+  wrk -t2 -c64 -d"$duration" --latency "http://127.0.0.1:$port/healthz" >bench/out/api-baseline.txt
+  wrk -t2 -c64 -d"$duration" --latency -s bench/check.lua "http://127.0.0.1:$port/v1/actions" >bench/out/api-check.txt
+  kill -TERM $pid; wait $pid 2>/dev/null || true
+  rps() { awk '/Requests\/sec/ {print $2}' "$1"; }
+  p99() { awk '$1=="99%" {print $2}' "$1"; }
+  errors() { awk '/Non-2xx/ {print $5}' "$1"; }
+  base=$(rps bench/out/api-baseline.txt); check=$(rps bench/out/api-check.txt)
+  echo "  /healthz:    ${base} req/s, p99 $(p99 bench/out/api-baseline.txt)"
+  echo "  /v1/actions: ${check} req/s, p99 $(p99 bench/out/api-check.txt), non-2xx: $(errors bench/out/api-check.txt || true)"
+  echo "  ratio: $(python3 -c "print(round($check/$base, 2))")x of the /healthz floor"
+  verify=$(target/release/signoff audit verify --data-dir "$dir/data")
+  echo "  audit after the run: $verify"
+fi
