@@ -110,30 +110,7 @@ fn exec_exit_codes_for_denied_expired_and_still_pending() {
             "/tmp/also-nothing",
         ],
     );
-    std::thread::sleep(Duration::from_millis(200));
-    let pending: Vec<String> = {
-        let (_, v) = s.get("/v1/approvals?status=pending", &s.reviewer(1));
-        v["approvals"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|a| a["payload"]["argv"][2] == "/tmp/also-nothing")
-            .map(|a| a["id"].as_str().unwrap().to_owned())
-            .collect()
-    };
-    let id = pending.first().cloned().unwrap_or_else(|| {
-        std::thread::sleep(Duration::from_millis(500));
-        let (_, v) = s.get("/v1/approvals?status=pending", &s.reviewer(1));
-        v["approvals"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["payload"]["argv"][2] == "/tmp/also-nothing")
-            .unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    });
+    let id = s.pending_for_argv(2, "/tmp/also-nothing");
     let (st, _) = s.post(
         &format!("/v1/approvals/{id}/reviews"),
         &s.reviewer(2),
@@ -158,18 +135,7 @@ fn exec_exit_codes_for_denied_expired_and_still_pending() {
             "/tmp/third",
         ],
     );
-    let id = loop {
-        let (_, v) = s.get("/v1/approvals?status=pending", &s.reviewer(1));
-        if let Some(a) = v["approvals"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["payload"]["argv"][2] == "/tmp/third")
-        {
-            break a["id"].as_str().unwrap().to_owned();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let id = s.pending_for_argv(2, "/tmp/third");
     let (st, v) = s.post(
         &format!("/v1/approvals/{id}/cancel"),
         &s.reviewer(1),

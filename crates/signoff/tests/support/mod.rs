@@ -208,6 +208,24 @@ impl Server {
         panic!("no pending request appeared");
     }
 
+    /// Polls until the pending exec request whose argv[index] is `arg` exists.
+    pub fn pending_for_argv(&self, index: usize, arg: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let (_, v) = self.get("/v1/approvals?status=pending", &self.reviewer(1));
+            let found = v["approvals"].as_array().and_then(|list| {
+                list.iter()
+                    .find(|a| a["payload"]["argv"][index] == arg)
+                    .cloned()
+            });
+            if let Some(a) = found {
+                return a["id"].as_str().unwrap().to_owned();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("no pending request for `{arg}` appeared");
+    }
+
     pub fn audit_kinds(&self) -> Vec<String> {
         let (_, v) = self.get("/v1/audit?limit=1000", &self.reviewer(1));
         v["events"]
