@@ -7,8 +7,8 @@ use std::ops::ControlFlow;
 use signoff_core::classification::{Facts, SqlFacts, SqlStatement};
 use signoff_core::{Classification, Effect};
 use sqlparser::ast::{
-    visit_relations, visit_statements, CopySource, CopyTarget, Expr, ObjectName, ObjectType, Set,
-    SetExpr, Statement, TableFactor, Visit, Visitor,
+    CopySource, CopyTarget, Expr, ObjectName, ObjectType, Set, SetExpr, Statement, TableFactor,
+    Visit, Visitor,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
@@ -219,25 +219,15 @@ fn classify_statement(stmt: &Statement, effects: &mut BTreeSet<Effect>) -> SqlSt
         };
     }
 
-    let mut out = SqlStatement {
-        tables: tables_of(stmt),
-        ..Default::default()
+    // One walk finds nested statements, relations and function calls.
+    let mut walk = Walk {
+        effects,
+        out: SqlStatement::default(),
+        first: true,
     };
-    let mut first = true;
-    let _ = visit_statements(stmt, |s| {
-        let (kind, has_where) = shallow(s, effects);
-        if first {
-            out.kind = kind;
-            out.has_where = has_where;
-            first = false;
-        } else if kind != "select" {
-            out.hidden.push(kind);
-            if has_where == Some(false) {
-                out.has_where = Some(false);
-            }
-        }
-        ControlFlow::<()>::Continue(())
-    });
+    let _ = stmt.visit(&mut walk);
+    let mut out = walk.out;
+    add_named_objects(stmt, &mut out.tables);
     // A query body can itself be a data-modifying statement.
     if let Statement::Query(q) = stmt {
         if let SetExpr::Select(select) = q.body.as_ref() {
@@ -247,11 +237,6 @@ fn classify_statement(stmt: &Statement, effects: &mut BTreeSet<Effect>) -> SqlSt
             }
         }
     }
-    let mut calls = FunctionCalls {
-        effects,
-        opaque: &mut out.functions,
-    };
-    let _ = stmt.visit(&mut calls);
     // Reading from another table while writing (INSERT … SELECT, CREATE TABLE AS).
     let reads_source = match stmt {
         Statement::Insert(i) => i
@@ -385,45 +370,23 @@ fn shallow(stmt: &Statement, effects: &mut BTreeSet<Effect>) -> (String, Option<
     (kind, None)
 }
 
-fn tables_of(stmt: &Statement) -> Vec<String> {
-    let mut tables: Vec<String> = Vec::new();
-    let _ = visit_relations(stmt, |name| {
+/// DROP, TRUNCATE and COPY name their objects outside relation position.
+fn add_named_objects(stmt: &Statement, tables: &mut Vec<String>) {
+    let mut add = |name: &ObjectName| {
         let t = object_name(name);
         if !tables.contains(&t) {
             tables.push(t);
         }
-        ControlFlow::<()>::Continue(())
-    });
-    // DROP and TRUNCATE name their objects outside relation position.
+    };
     match stmt {
-        Statement::Drop { names, .. } => {
-            for n in names {
-                let t = object_name(n);
-                if !tables.contains(&t) {
-                    tables.push(t);
-                }
-            }
-        }
+        Statement::Drop { names, .. } => names.iter().for_each(&mut add),
+        Statement::Truncate(t) => t.table_names.iter().for_each(|tt| add(&tt.name)),
         Statement::Copy {
             source: CopySource::Table { table_name, .. },
             ..
-        } => {
-            let t = object_name(table_name);
-            if !tables.contains(&t) {
-                tables.push(t);
-            }
-        }
-        Statement::Truncate(t) => {
-            for tt in &t.table_names {
-                let n = object_name(&tt.name);
-                if !tables.contains(&n) {
-                    tables.push(n);
-                }
-            }
-        }
+        } => add(table_name),
         _ => {}
     }
-    tables
 }
 
 /// `public."Orders"` → `public.Orders`; unquoted parts fold to lower case as PostgreSQL does.
@@ -439,29 +402,54 @@ fn object_name(name: &ObjectName) -> String {
         .join(".")
 }
 
-/// Finds calls to functions that are not known pure built-ins, in expressions
-/// and in FROM (`dblink(…)`, `pg_read_file(…)`).
-struct FunctionCalls<'a> {
+/// One pass over a statement: the kinds of nested statements (a DELETE in a
+/// CTE), the relations touched, and calls to functions that are not known pure
+/// built-ins, in expressions and in FROM (`dblink(…)`, `pg_read_file(…)`).
+struct Walk<'a> {
     effects: &'a mut BTreeSet<Effect>,
-    opaque: &'a mut Vec<String>,
+    out: SqlStatement,
+    first: bool,
 }
 
-impl FunctionCalls<'_> {
+impl Walk<'_> {
     fn call(&mut self, name: &ObjectName) {
         let name = last_ident(name);
         if WRITING_FUNCTIONS.contains(&name.as_str()) {
             self.effects.insert(Effect::Write);
         } else if !PURE_FUNCTIONS.contains(&name.as_str()) {
             self.effects.insert(Effect::Opaque);
-            if !self.opaque.contains(&name) {
-                self.opaque.push(name);
+            if !self.out.functions.contains(&name) {
+                self.out.functions.push(name);
             }
         }
     }
 }
 
-impl Visitor for FunctionCalls<'_> {
+impl Visitor for Walk<'_> {
     type Break = ();
+
+    fn pre_visit_statement(&mut self, s: &Statement) -> ControlFlow<()> {
+        let (kind, has_where) = shallow(s, self.effects);
+        if self.first {
+            self.out.kind = kind;
+            self.out.has_where = has_where;
+            self.first = false;
+        } else if kind != "select" {
+            self.out.hidden.push(kind);
+            if has_where == Some(false) {
+                self.out.has_where = Some(false);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_relation(&mut self, name: &ObjectName) -> ControlFlow<()> {
+        let t = object_name(name);
+        if !self.out.tables.contains(&t) {
+            self.out.tables.push(t);
+        }
+        ControlFlow::Continue(())
+    }
 
     fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
         if let Expr::Function(f) = expr {

@@ -512,7 +512,7 @@ impl Gateway {
                         });
                         tx.append(e)?;
                         if !out.status.is_pending() {
-                            gw.append_resolution(tx, &r, &actor, at)?;
+                            gw.append_resolution(tx, &r, Some(&actor), at)?;
                         }
                         Ok((Ok(()), Some(r)))
                     }
@@ -568,7 +568,7 @@ impl Gateway {
                     return Ok(Err(e.into()));
                 }
                 tx.put_approval(&r)?;
-                gw.append_resolution(tx, &r, &by, at)?;
+                gw.append_resolution(tx, &r, Some(&by), at)?;
                 Ok(Ok(r))
             })
             .await??;
@@ -673,7 +673,7 @@ impl Gateway {
             return Ok(false);
         }
         tx.put_approval(r)?;
-        self.append_resolution(tx, r, &Principal::User("system".into()), at)?;
+        self.append_resolution(tx, r, None, at)?;
         Ok(true)
     }
 
@@ -681,14 +681,11 @@ impl Gateway {
         &self,
         tx: &mut signoff_store::Tx<'_>,
         r: &ApprovalRequest,
-        actor: &Principal,
+        actor: Option<&Principal>,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let actor_name = if actor.name() == "system" && !actor.is_agent() {
-            "system".to_owned()
-        } else {
-            actor.to_string()
-        };
+        // `None`: resolved by signoff itself (expiry).
+        let actor_name = actor.map_or_else(|| "system".to_owned(), Principal::to_string);
         let mut e = AuditEvent::new(AuditKind::RequestResolved, actor_name, timestamp(at));
         e.on_behalf_of = Some(r.action.on_behalf_of.clone());
         e.target = Some(r.action.target.clone());
