@@ -138,7 +138,7 @@ impl Gateway {
                 decider,
                 store,
                 settings,
-                masker: Box::new(mask::NoMasking),
+                masker: mask::default_masker(),
                 waiters: waiters::Waiters::default(),
                 metrics: Metrics::default(),
                 keys: auth::KeyCache::new(config_key_hashes),

@@ -8,11 +8,29 @@ pub trait Masker: Send + Sync {
     fn mask(&self, payload: &Value) -> Value;
 }
 
-/// Masks nothing. The in-process PII and secret detectors plug in here.
-pub struct NoMasking;
-
-impl Masker for NoMasking {
+impl Masker for signoff_mask::Masker {
     fn mask(&self, payload: &Value) -> Value {
-        payload.clone()
+        self.mask_json(payload)
+    }
+}
+
+/// Withholds payloads entirely: used if the configured masker cannot be built,
+/// so that a broken masker never shows raw payloads (fail closed).
+pub struct WithholdAll;
+
+impl Masker for WithholdAll {
+    fn mask(&self, _: &Value) -> Value {
+        Value::String("[payload withheld: masking unavailable]".into())
+    }
+}
+
+/// The default: every built-in detector, redaction style.
+pub fn default_masker() -> Box<dyn Masker> {
+    match signoff_mask::Masker::new(&signoff_mask::MaskConfig::default()) {
+        Ok(m) => Box::new(m),
+        Err(e) => {
+            tracing::error!(error = %e, "masking is unavailable; payloads are withheld from reviewers and the audit log");
+            Box::new(WithholdAll)
+        }
     }
 }

@@ -348,3 +348,47 @@ async fn unknown_principals_cannot_authenticate() {
     assert!(gw.authenticate(Some("Bearer so_wrong")).await.is_err());
     assert!(gw.authenticate(None).await.is_err());
 }
+
+#[tokio::test]
+async fn reviewers_and_the_audit_see_masked_payloads_but_grants_bind_the_real_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(dir.path());
+    let bot = agent(&gw);
+    let q = "UPDATE users SET password = 'hunter2hunter2' WHERE email = 'alice@example.com'";
+    let out = gw.check(&bot, sql(q), None).await.unwrap();
+    let request = out.approval.unwrap();
+    let shown = request.action.payload.body_json().to_string();
+    assert!(
+        !shown.contains("alice@example.com") && !shown.contains("hunter2hunter2"),
+        "{shown}"
+    );
+    assert!(shown.contains("[EMAIL]"), "{shown}");
+    let events = gw
+        .store()
+        .read(|c| signoff_store::read::events(c, &Default::default()))
+        .await
+        .unwrap();
+    for e in &events {
+        let text = e.payload.to_string();
+        assert!(
+            !text.contains("alice@example.com") && !text.contains("hunter2hunter2"),
+            "{text}"
+        );
+    }
+    let reviewer = caller(&gw, &format!("user:{}", demo::REVIEWERS[0]));
+    gw.review(&reviewer, request.id, Verdict::Approve, "".into(), None)
+        .await
+        .unwrap();
+    // Same masked form, different secret: a different action, so no grant.
+    let other = gw
+        .check(
+            &bot,
+            sql(&q.replace("hunter2hunter2", "other-secret-1")),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(other.verdict, CheckVerdict::Pending);
+    let same = gw.check(&bot, sql(q), None).await.unwrap();
+    assert_eq!(same.verdict, CheckVerdict::Allow);
+}
