@@ -97,7 +97,7 @@ pub(crate) const SPECS: &[Spec] = &[
     },
     Spec {
         detector: Detector::SecretAssignment,
-        pattern: r#"(?i)\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token|client[_-]?secret|private[_-]?key)["']?\s*[:=]\s*["']?([^\s"',;&]{3,})"#,
+        pattern: r#"(?i)\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token|client[_-]?secret|private[_-]?key)["']?\s*[:=]\s*["']?([^\s"',;&]+)"#,
         group: 1,
         validate: any,
         priority: 70,

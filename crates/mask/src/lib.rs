@@ -7,6 +7,9 @@
 //! so hostile input costs at most (1 + number of detectors) linear passes.
 
 mod detectors;
+mod lines;
+
+pub use lines::LineMasker;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

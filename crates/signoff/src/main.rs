@@ -60,6 +60,8 @@ enum Command {
     /// Verify or export the audit log (works offline on the data directory).
     #[command(subcommand)]
     Audit(cmd::audit::Command),
+    /// Mask PII and secrets in stdin, line by line, to stdout.
+    Mask(cmd::mask::Args),
     /// Manage API keys (works offline on the data directory).
     #[command(subcommand)]
     Keys(cmd::keys::Command),
@@ -90,6 +92,7 @@ fn main() -> ExitCode {
             Command::Policy(c) => cmd::explain::policy(cli.config, c),
             Command::Audit(c) => cmd::audit::run(cli.config, c).await,
             Command::Keys(c) => cmd::keys::run(cli.config, c).await,
+            Command::Mask(args) => cmd::mask::run(args),
         }
     });
     match result {

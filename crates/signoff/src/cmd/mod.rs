@@ -4,4 +4,5 @@ pub mod exec;
 pub mod explain;
 pub mod init;
 pub mod keys;
+pub mod mask;
 pub mod serve;

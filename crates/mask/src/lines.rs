@@ -1,0 +1,131 @@
+//! Line-by-line masking for pipelines (`tail -f app.log | signoff mask`).
+//!
+//! Every input line yields exactly one output line. A PEM private key spans
+//! lines, so from a `BEGIN … PRIVATE KEY` line the lines are held until the
+//! `END` line and masked as one block; if the block never ends (truncated, or
+//! longer than the cap), every held line is masked whole rather than let a
+//! fragment of a key through.
+
+use crate::{Masker, Report};
+
+/// Lines held for one PEM block at most.
+const MAX_BLOCK_LINES: usize = 256;
+const PEM_LABEL: &str = "[PRIVATE_KEY]";
+
+pub struct LineMasker<'m> {
+    masker: &'m Masker,
+    json: bool,
+    held: Vec<String>,
+    pub report: Report,
+}
+
+impl<'m> LineMasker<'m> {
+    pub fn new(masker: &'m Masker, json: bool) -> LineMasker<'m> {
+        LineMasker { masker, json, held: Vec::new(), report: Report::new() }
+    }
+
+    /// Takes one line (without its newline); returns the lines ready to print.
+    pub fn push(&mut self, line: &str) -> Vec<String> {
+        if !self.held.is_empty() {
+            self.held.push(line.to_owned());
+            if is_pem_end(line) {
+                return self.release_block();
+            }
+            if self.held.len() >= MAX_BLOCK_LINES {
+                return self.withhold_block();
+            }
+            return Vec::new();
+        }
+        if is_pem_begin(line) && !is_pem_end(line) {
+            self.held.push(line.to_owned());
+            return Vec::new();
+        }
+        vec![self.one(line)]
+    }
+
+    /// Flushes what is held at end of input.
+    pub fn finish(&mut self) -> Vec<String> {
+        if self.held.is_empty() {
+            Vec::new()
+        } else {
+            self.withhold_block()
+        }
+    }
+
+    fn one(&mut self, line: &str) -> String {
+        if self.json {
+            if let Ok(doc) = serde_json::from_str::<serde_json::Value>(line) {
+                return self.masker.mask_json_counting(&doc, Some(&mut self.report)).to_string();
+            }
+        }
+        self.masker.mask_counting(line, Some(&mut self.report)).into_owned()
+    }
+
+    fn release_block(&mut self) -> Vec<String> {
+        let n = self.held.len();
+        let block = std::mem::take(&mut self.held).join("\n");
+        let masked = self.masker.mask_counting(&block, Some(&mut self.report));
+        let mut out: Vec<String> = masked.split('\n').map(str::to_owned).collect();
+        // INVARIANT: one output line per input line.
+        out.resize(n, PEM_LABEL.to_owned());
+        out.truncate(n);
+        out
+    }
+
+    fn withhold_block(&mut self) -> Vec<String> {
+        let n = self.held.len();
+        self.held.clear();
+        *self.report.entry("private_key".into()).or_default() += 1;
+        vec![PEM_LABEL.to_owned(); n]
+    }
+}
+
+fn is_pem_begin(line: &str) -> bool {
+    line.contains("-----BEGIN ") && line.contains("PRIVATE KEY-----")
+}
+
+fn is_pem_end(line: &str) -> bool {
+    line.contains("-----END ") && line.contains("PRIVATE KEY-----")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MaskConfig;
+
+    fn run(input: &[&str], json: bool) -> Vec<String> {
+        let m = Masker::new(&MaskConfig::default()).unwrap();
+        let mut lm = LineMasker::new(&m, json);
+        let mut out = Vec::new();
+        for l in input {
+            out.extend(lm.push(l));
+        }
+        out.extend(lm.finish());
+        out
+    }
+
+    #[test]
+    fn one_line_out_per_line_in_with_pem_blocks_masked_whole() {
+        let input = ["user alice@example.com", "-----BEGIN RSA PRIVATE KEY-----", "MIIEowIBAAKCAQEA", "q1w2e3r4", "-----END RSA PRIVATE KEY-----", "done"];
+        let out = run(&input, false);
+        assert_eq!(out.len(), input.len());
+        assert_eq!(out[0], "user [EMAIL]");
+        assert!(out[1..5].iter().all(|l| l.contains("[PRIVATE_KEY]")), "{out:?}");
+        assert!(!out.join("\n").contains("MIIEow"));
+        assert_eq!(out[5], "done");
+    }
+
+    #[test]
+    fn an_unterminated_key_is_withheld_whole() {
+        let input = ["-----BEGIN PRIVATE KEY-----", "MIIEowIBAAKCAQEA", "q1w2e3r4"];
+        assert_eq!(run(&input, false), vec!["[PRIVATE_KEY]"; 3]);
+    }
+
+    #[test]
+    fn json_lines_stay_json() {
+        let out = run(&[r#"{"email":"a@b.io","n":1}"#, "not json a@b.io"], true);
+        let v: serde_json::Value = serde_json::from_str(&out[0]).unwrap();
+        assert_eq!(v["email"], "[EMAIL]");
+        assert_eq!(out[1], "not json [EMAIL]");
+    }
+}
