@@ -21,7 +21,12 @@ pub struct LineMasker<'m> {
 
 impl<'m> LineMasker<'m> {
     pub fn new(masker: &'m Masker, json: bool) -> LineMasker<'m> {
-        LineMasker { masker, json, held: Vec::new(), report: Report::new() }
+        LineMasker {
+            masker,
+            json,
+            held: Vec::new(),
+            report: Report::new(),
+        }
     }
 
     /// Takes one line (without its newline); returns the lines ready to print.
@@ -55,10 +60,15 @@ impl<'m> LineMasker<'m> {
     fn one(&mut self, line: &str) -> String {
         if self.json {
             if let Ok(doc) = serde_json::from_str::<serde_json::Value>(line) {
-                return self.masker.mask_json_counting(&doc, Some(&mut self.report)).to_string();
+                return self
+                    .masker
+                    .mask_json_counting(&doc, Some(&mut self.report))
+                    .to_string();
             }
         }
-        self.masker.mask_counting(line, Some(&mut self.report)).into_owned()
+        self.masker
+            .mask_counting(line, Some(&mut self.report))
+            .into_owned()
     }
 
     fn release_block(&mut self) -> Vec<String> {
@@ -106,18 +116,32 @@ mod tests {
 
     #[test]
     fn one_line_out_per_line_in_with_pem_blocks_masked_whole() {
-        let input = ["user alice@example.com", "-----BEGIN RSA PRIVATE KEY-----", "MIIEowIBAAKCAQEA", "q1w2e3r4", "-----END RSA PRIVATE KEY-----", "done"];
+        let input = [
+            "user alice@example.com",
+            "-----BEGIN RSA PRIVATE KEY-----",
+            "MIIEowIBAAKCAQEA",
+            "q1w2e3r4",
+            "-----END RSA PRIVATE KEY-----",
+            "done",
+        ];
         let out = run(&input, false);
         assert_eq!(out.len(), input.len());
         assert_eq!(out[0], "user [EMAIL]");
-        assert!(out[1..5].iter().all(|l| l.contains("[PRIVATE_KEY]")), "{out:?}");
+        assert!(
+            out[1..5].iter().all(|l| l.contains("[PRIVATE_KEY]")),
+            "{out:?}"
+        );
         assert!(!out.join("\n").contains("MIIEow"));
         assert_eq!(out[5], "done");
     }
 
     #[test]
     fn an_unterminated_key_is_withheld_whole() {
-        let input = ["-----BEGIN PRIVATE KEY-----", "MIIEowIBAAKCAQEA", "q1w2e3r4"];
+        let input = [
+            "-----BEGIN PRIVATE KEY-----",
+            "MIIEowIBAAKCAQEA",
+            "q1w2e3r4",
+        ];
         assert_eq!(run(&input, false), vec!["[PRIVATE_KEY]"; 3]);
     }
 

@@ -340,17 +340,28 @@ fn mask_streams_one_line_per_line_with_a_report() {
         .spawn()
         .unwrap();
     let input = "login alice@example.com from 10.0.0.7\n-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIB\n-----END EC PRIVATE KEY-----\n{\"password\":\"x\"}\nplain line\n";
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), input.lines().count(), "{stdout}");
     assert_eq!(lines[0], "login [EMAIL] from [IPV4]");
-    assert!(!stdout.contains("MHcCAQEEIB") && !stdout.contains("alice"), "{stdout}");
+    assert!(
+        !stdout.contains("MHcCAQEEIB") && !stdout.contains("alice"),
+        "{stdout}"
+    );
     assert_eq!(lines[5], "plain line");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("email") && stderr.contains("private_key") && stderr.contains("total"), "{stderr}");
+    assert!(
+        stderr.contains("email") && stderr.contains("private_key") && stderr.contains("total"),
+        "{stderr}"
+    );
     let bad = run(&["mask", "--style", "hash"], dir.path());
     assert!(!bad.status.success() && text(&bad).contains("SIGNOFF_MASK_KEY"));
 }

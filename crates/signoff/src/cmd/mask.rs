@@ -55,7 +55,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut reader = std::io::BufReader::new(stdin);
     loop {
         buf.clear();
-        if reader.read_until(b'\n', &mut buf).context("cannot read stdin")? == 0 {
+        if reader
+            .read_until(b'\n', &mut buf)
+            .context("cannot read stdin")?
+            == 0
+        {
             break;
         }
         let text = String::from_utf8_lossy(&buf);
