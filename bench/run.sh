@@ -2,7 +2,10 @@
 # Runs every signoff benchmark beside its baseline in one go and prints the ratios.
 #
 #   bench/run.sh            all of them (about 3 minutes)
-#   bench/run.sh decide     one section: decide | audit | wake | api
+#   bench/run.sh decide     one section: decide | audit | wake | api | mask
+#
+# The mask section compares with Presidio when PRESIDIO_PYTHON names a Python
+# with presidio-analyzer and presidio-anonymizer installed (see bench/mask.py).
 #
 # Needs: wrk (Debian package `wrk`; installed here if missing and apt works).
 # Figures land in bench/out/ and are summarised in bench/RESULTS.md by hand.
@@ -65,4 +68,15 @@ if want api; then
   echo "  ratio: $(python3 -c "print(round($check/$base, 2))")x of the /healthz floor"
   verify=$(target/release/signoff audit verify --data-dir "$dir/data")
   echo "  audit after the run: $verify"
+fi
+
+if want mask; then
+  echo "== mask: 10 MB mixed corpus and 1 KB payloads, every detector on"
+  cargo bench -q -p signoff-mask --bench mask -- --warm-up-time 1 --measurement-time 5 >bench/out/mask.txt 2>&1
+  echo "  in process: $(python3 -c "import json; e=json.load(open('target/criterion/mask/corpus_10mb_per_line/new/estimates.json')); print(round(10*1024*1024/(e['median']['point_estimate']/1e9)/1e6, 1))") MB/s, 1 KB p50 $(median_us mask_1kb/payload) µs"
+  if [ -n "${PRESIDIO_PYTHON:-}" ]; then
+    "$PRESIDIO_PYTHON" bench/mask.py | tee bench/out/mask-presidio.txt | sed 's/^/  /'
+  else
+    echo "  (set PRESIDIO_PYTHON to run Presidio beside it)"
+  fi
 fi

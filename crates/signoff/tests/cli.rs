@@ -365,3 +365,34 @@ fn mask_streams_one_line_per_line_with_a_report() {
     let bad = run(&["mask", "--style", "hash"], dir.path());
     assert!(!bad.status.success() && text(&bad).contains("SIGNOFF_MASK_KEY"));
 }
+
+#[test]
+fn mask_answers_each_line_while_the_pipe_stays_open() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(BIN)
+        .arg("mask")
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    for (input, want) in [
+        ("ping alice@example.com", "ping [EMAIL]"),
+        ("from 10.1.2.3", "from [IPV4]"),
+    ] {
+        writeln!(stdin, "{input}").unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert_eq!(
+            line.trim_end(),
+            want,
+            "the line came back before stdin closed"
+        );
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}

@@ -50,9 +50,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     .context("set SIGNOFF_MASK_KEY (or --hash-key) to a secret of 16 or more bytes")?;
     let mut lines = LineMasker::new(&masker, args.json);
     let stdin = std::io::stdin().lock();
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     let mut buf = Vec::new();
-    let mut reader = std::io::BufReader::new(stdin);
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, stdin);
     loop {
         buf.clear();
         if reader
@@ -67,9 +67,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let line = line.strip_suffix('\r').unwrap_or(line);
         let out = lines.push(line);
         write_lines(&mut stdout, &out)?;
+        // Flush when no more input is buffered: a pipeline (`tail -f`) sees each
+        // line at once, a file is written in large blocks.
+        if reader.buffer().is_empty() {
+            stdout.flush().context("cannot write stdout")?;
+        }
     }
     let rest = lines.finish();
     write_lines(&mut stdout, &rest)?;
+    stdout.flush().context("cannot write stdout")?;
     if args.report {
         let mut total = 0;
         for (detector, n) in &lines.report {
@@ -84,10 +90,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
 fn write_lines(out: &mut impl Write, lines: &[String]) -> Result<()> {
     for l in lines {
         writeln!(out, "{l}").context("cannot write stdout")?;
-    }
-    // Flush per line so `tail -f | signoff mask` shows lines as they come.
-    if !lines.is_empty() {
-        out.flush().context("cannot write stdout")?;
     }
     Ok(())
 }
