@@ -41,6 +41,8 @@ pub struct Config {
     pub directory: Directory,
     /// API key hashes listed in the config, per principal.
     pub key_hashes: Vec<(Principal, String)>,
+    /// What reviewers and the audit log see of payloads.
+    pub masking: signoff_mask::MaskConfig,
 }
 
 #[derive(Clone, Debug)]
@@ -86,6 +88,29 @@ struct Raw {
     agents: Vec<RawAgent>,
     #[serde(default)]
     targets: Vec<RawTarget>,
+    #[serde(default)]
+    masking: RawMasking,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMasking {
+    style: Option<Spanned<String>>,
+    /// The environment variable holding the key for `style = "hash"`.
+    hash_key_env: Option<String>,
+    #[serde(default)]
+    disable: Vec<Spanned<String>>,
+    #[serde(default)]
+    deny_words: Vec<String>,
+    #[serde(default)]
+    custom: Vec<RawPattern>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPattern {
+    name: String,
+    pattern: Spanned<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -291,7 +316,10 @@ impl Config {
             });
         }
 
+        let masking = masking(&raw.masking, &invalid)?;
+
         Ok(Config {
+            masking,
             source: Some(path.to_path_buf()),
             server: ServerConfig {
                 listen,
@@ -352,6 +380,7 @@ impl Config {
                 ],
             },
             key_hashes: Vec::new(),
+            masking: signoff_mask::MaskConfig::default(),
         }
     }
 
@@ -375,6 +404,63 @@ impl Config {
             reviewers: self.approvals.reviewers.clone(),
         }
     }
+}
+
+fn masking(
+    raw: &RawMasking,
+    invalid: &dyn Fn(usize, String) -> ConfigError,
+) -> Result<signoff_mask::MaskConfig, ConfigError> {
+    use signoff_mask::{Detector, Style};
+    let mut config = signoff_mask::MaskConfig::default();
+    if let Some(style) = &raw.style {
+        config.style = match style.get_ref().as_str() {
+            "redact" => Style::Redact,
+            "partial" => Style::Partial,
+            "hash" => Style::Hash,
+            other => {
+                return Err(invalid(
+                    style.span().start,
+                    format!("masking style `{other}` is not one of redact, partial, hash"),
+                ))
+            }
+        };
+        if config.style == Style::Hash {
+            let var = raw.hash_key_env.as_deref().unwrap_or("SIGNOFF_MASK_KEY");
+            config.hash_key = std::env::var(var).unwrap_or_default().into_bytes();
+            if config.hash_key.len() < 16 {
+                return Err(invalid(style.span().start, format!("`style = \"hash\"` needs a key of 16+ bytes in the environment variable `{var}`")));
+            }
+        }
+    }
+    for d in &raw.disable {
+        let detector = Detector::parse(d.get_ref()).ok_or_else(|| {
+            let known: Vec<String> = Detector::BUILT_IN.iter().map(|d| d.to_string()).collect();
+            invalid(
+                d.span().start,
+                format!(
+                    "unknown detector `{}`; known: {}",
+                    d.get_ref(),
+                    known.join(", ")
+                ),
+            )
+        })?;
+        config.detectors.retain(|x| *x != detector);
+    }
+    config.deny_words = raw.deny_words.clone();
+    for p in &raw.custom {
+        let one = signoff_mask::MaskConfig {
+            detectors: vec![],
+            custom: vec![(p.name.clone(), p.pattern.get_ref().clone())],
+            ..Default::default()
+        };
+        if let Err(e) = signoff_mask::Masker::new(&one) {
+            return Err(invalid(p.pattern.span().start, e.to_string()));
+        }
+        config
+            .custom
+            .push((p.name.clone(), p.pattern.get_ref().clone()));
+    }
+    Ok(config)
 }
 
 fn default_listen() -> SocketAddr {
@@ -440,6 +526,25 @@ mod tests {
         err("[[users]]\nid = \"a b\"\n");
         err("[[targets]]\nname = \"t\"\nkind = \"x\"\n[[targets]]\nname = \"t\"\nkind = \"x\"\n");
         err("[[users]]\nid = \"a\"\nkey_hashes = [\"md5:abc\"]\n");
+    }
+
+    #[test]
+    fn masking_is_configurable_and_checked() {
+        let c = Config::parse(
+            "[masking]\nstyle = \"partial\"\ndisable = [\"ipv4\"]\ndeny_words = [\"falcon\"]\n[[masking.custom]]\nname = \"emp\"\npattern = \"EMP-\\\\d+\"\n",
+            Path::new("m.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.masking.style, signoff_mask::Style::Partial);
+        assert!(!c.masking.detectors.contains(&signoff_mask::Detector::Ipv4));
+        assert_eq!(c.masking.custom.len(), 1);
+        let (line, _, msg) = err("[masking]\ndisable = [\"ipv5\"]\n");
+        assert_eq!(line, 2, "{msg}");
+        let (line, _, msg) = err("[masking]\n[[masking.custom]]\nname = \"x\"\npattern = \"(\"\n");
+        assert_eq!(line, 4, "{msg}");
+        let (line, _, msg) =
+            err("[masking]\nstyle = \"hash\"\nhash_key_env = \"SIGNOFF_TEST_UNSET_KEY\"\n");
+        assert!(line == 2 && msg.contains("SIGNOFF_TEST_UNSET_KEY"), "{msg}");
     }
 
     #[test]

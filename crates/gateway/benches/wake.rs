@@ -29,6 +29,7 @@ fn main() {
         GatewaySettings {
             public_url: "http://bench".into(),
             max_hold: Duration::from_secs(60),
+            masking: Default::default(),
         },
         vec![],
     );

@@ -39,6 +39,8 @@ pub struct GatewaySettings {
     pub public_url: String,
     /// The longest a caller may hold a connection open.
     pub max_hold: Duration,
+    /// What reviewers and the audit log see of payloads.
+    pub masking: signoff_mask::MaskConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,8 +139,8 @@ impl Gateway {
             inner: Arc::new(Inner {
                 decider,
                 store,
+                masker: mask::masker(&settings.masking),
                 settings,
-                masker: mask::default_masker(),
                 waiters: waiters::Waiters::default(),
                 metrics: Metrics::default(),
                 keys: auth::KeyCache::new(config_key_hashes),

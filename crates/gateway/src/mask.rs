@@ -24,9 +24,9 @@ impl Masker for WithholdAll {
     }
 }
 
-/// The default: every built-in detector, redaction style.
-pub fn default_masker() -> Box<dyn Masker> {
-    match signoff_mask::Masker::new(&signoff_mask::MaskConfig::default()) {
+/// The configured masker; config loading already checked it builds.
+pub fn masker(config: &signoff_mask::MaskConfig) -> Box<dyn Masker> {
+    match signoff_mask::Masker::new(config) {
         Ok(m) => Box::new(m),
         Err(e) => {
             tracing::error!(error = %e, "masking is unavailable; payloads are withheld from reviewers and the audit log");

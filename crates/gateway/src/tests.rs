@@ -17,6 +17,7 @@ fn gateway(dir: &Path) -> Gateway {
         GatewaySettings {
             public_url: "http://gw".into(),
             max_hold: Duration::from_secs(30),
+            masking: Default::default(),
         },
         vec![],
     )

@@ -396,3 +396,36 @@ fn mask_answers_each_line_while_the_pipe_stays_open() {
     drop(stdin);
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn serve_applies_the_configured_masking() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = init(dir.path());
+    let t = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        t.replace("deny_words = []", "deny_words = [\"falcon\"]"),
+    )
+    .unwrap();
+    let s = Server::with_config(dir.path(), &config);
+    let out = run(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "keys",
+            "create",
+            "--principal",
+            "agent:deploy-bot",
+        ],
+        dir.path(),
+    );
+    let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let body = json!({"target": "prod-db", "kind": "sql", "payload": {"sql": "DELETE FROM projects WHERE name = 'falcon' AND owner = 'eve@example.com'"}});
+    let (status, v) = s.post("/v1/actions", &key, &body);
+    assert_eq!(status, 200, "{v}");
+    let shown = v["approval"]["payload"]["sql"].as_str().unwrap();
+    assert_eq!(
+        shown,
+        "DELETE FROM projects WHERE name = '[DENIED_WORD]' AND owner = '[EMAIL]'"
+    );
+}

@@ -54,6 +54,7 @@ pub async fn run(config_path: Option<PathBuf>, log_format: &str, args: Args) -> 
         GatewaySettings {
             public_url: config.server.public_url.clone(),
             max_hold: config.approvals.max_hold,
+            masking: config.masking.clone(),
         },
         config.key_hashes.clone(),
     );
