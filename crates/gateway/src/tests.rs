@@ -37,6 +37,20 @@ fn agent(gw: &Gateway) -> Caller {
     caller(gw, &format!("agent:{}", demo::AGENT))
 }
 
+fn reviewer(gw: &Gateway, n: usize) -> Caller {
+    caller(gw, &format!("user:{}", demo::REVIEWERS[n]))
+}
+
+/// Checks an action that needs approval and returns its request id.
+async fn pending_id(gw: &Gateway, who: &Caller, text: &str) -> Uuid {
+    gw.check(who, sql(text), None)
+        .await
+        .unwrap()
+        .approval
+        .unwrap()
+        .id
+}
+
 fn sql(text: &str) -> CheckRequest {
     CheckRequest {
         target: "demo-db".into(),
@@ -95,7 +109,7 @@ async fn a_held_caller_wakes_on_approval_and_the_grant_is_used_once() {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
-    let reviewer = caller(&gw, &format!("user:{}", demo::REVIEWERS[0]));
+    let reviewer = reviewer(&gw, 0);
     gw.review(&reviewer, id, Verdict::Approve, "ok".into(), None)
         .await
         .unwrap();
@@ -120,7 +134,7 @@ async fn a_grant_is_consumed_by_the_identical_action_only() {
         .await
         .unwrap();
     let id = first.approval.unwrap().id;
-    let reviewer = caller(&gw, &format!("user:{}", demo::REVIEWERS[0]));
+    let reviewer = reviewer(&gw, 0);
     gw.review(&reviewer, id, Verdict::Approve, "".into(), None)
         .await
         .unwrap();
@@ -162,13 +176,7 @@ async fn self_approval_is_refused_and_audited() {
     let dir = tempfile::tempdir().unwrap();
     let gw = gateway(dir.path());
     let bot = agent(&gw);
-    let id = gw
-        .check(&bot, sql("DELETE FROM orders"), None)
-        .await
-        .unwrap()
-        .approval
-        .unwrap()
-        .id;
+    let id = pending_id(&gw, &bot, "DELETE FROM orders").await;
     let owner = caller(&gw, &format!("user:{}", demo::OPERATOR));
     let err = gw
         .review(&owner, id, Verdict::Approve, "".into(), None)
@@ -203,19 +211,13 @@ async fn a_deny_wakes_the_waiter_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let gw = gateway(dir.path());
     let bot = agent(&gw);
-    let id = gw
-        .check(&bot, sql("TRUNCATE orders"), None)
-        .await
-        .unwrap()
-        .approval
-        .unwrap()
-        .id;
+    let id = pending_id(&gw, &bot, "TRUNCATE orders").await;
     let waiter = {
         let gw = gw.clone();
         tokio::spawn(async move { gw.wait_for(id, Duration::from_secs(20)).await })
     };
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let reviewer = caller(&gw, &format!("user:{}", demo::REVIEWERS[1]));
+    let reviewer = reviewer(&gw, 1);
     gw.review(
         &reviewer,
         id,
@@ -234,13 +236,7 @@ async fn the_sweep_expires_requests_nobody_polls() {
     let dir = tempfile::tempdir().unwrap();
     let gw = gateway(dir.path());
     let bot = agent(&gw);
-    let id = gw
-        .check(&bot, sql("DELETE FROM orders"), None)
-        .await
-        .unwrap()
-        .approval
-        .unwrap()
-        .id;
+    let id = pending_id(&gw, &bot, "DELETE FROM orders").await;
     // Backdate the request so it is due.
     gw.store()
         .write(move |tx| {
@@ -264,21 +260,9 @@ async fn pending_requests_and_grants_survive_a_restart() {
     let (pending_id, approved_id) = {
         let gw = gateway(dir.path());
         let bot = agent(&gw);
-        let p = gw
-            .check(&bot, sql("DELETE FROM a"), None)
-            .await
-            .unwrap()
-            .approval
-            .unwrap()
-            .id;
-        let a = gw
-            .check(&bot, sql("DELETE FROM b"), None)
-            .await
-            .unwrap()
-            .approval
-            .unwrap()
-            .id;
-        let reviewer = caller(&gw, &format!("user:{}", demo::REVIEWERS[0]));
+        let p = pending_id(&gw, &bot, "DELETE FROM a").await;
+        let a = pending_id(&gw, &bot, "DELETE FROM b").await;
+        let reviewer = reviewer(&gw, 0);
         gw.review(&reviewer, a, Verdict::Approve, "".into(), None)
             .await
             .unwrap();
@@ -309,7 +293,7 @@ async fn outcomes_are_reported_only_by_the_actor() {
     let gw = gateway(dir.path());
     let bot = agent(&gw);
     let out = gw.check(&bot, sql("SELECT 1"), None).await.unwrap();
-    let other = caller(&gw, &format!("user:{}", demo::REVIEWERS[0]));
+    let other = reviewer(&gw, 0);
     let outcome = ExecutionOutcome {
         succeeded: true,
         exit_code: Some(0),
@@ -376,7 +360,7 @@ async fn reviewers_and_the_audit_see_masked_payloads_but_grants_bind_the_real_on
             "{text}"
         );
     }
-    let reviewer = caller(&gw, &format!("user:{}", demo::REVIEWERS[0]));
+    let reviewer = reviewer(&gw, 0);
     gw.review(&reviewer, request.id, Verdict::Approve, "".into(), None)
         .await
         .unwrap();
