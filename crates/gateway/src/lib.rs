@@ -265,10 +265,7 @@ impl Gateway {
                     id: Uuid::now_v7(),
                     fingerprint: fingerprint.clone(),
                     action: Action {
-                        payload: serde_json::from_value(
-                            json!({"kind": action.kind(), "payload": self.masked(&action.payload)}),
-                        )
-                        .unwrap_or_else(|_| action.payload.clone()),
+                        payload: masked_payload(action.kind(), &decided.payload),
                         ..action.clone()
                     },
                     classification: eval.classification.clone(),
@@ -716,6 +713,19 @@ impl Gateway {
             }
         })
     }
+}
+
+/// The typed payload reviewers see, from the masked JSON already computed for
+/// the audit event. If the masked form is not a payload of this kind (a masker
+/// that withholds everything), reviewers get nothing rather than the raw payload.
+fn masked_payload(kind: signoff_core::ActionKind, masked: &Value) -> Payload {
+    serde_json::from_value(json!({ "kind": kind, "payload": masked })).unwrap_or_else(|_| {
+        Payload::Custom(signoff_core::action::CustomPayload {
+            operation: "[payload withheld: masking unavailable]".into(),
+            resource: None,
+            attributes: Value::Null,
+        })
+    })
 }
 
 fn resolution_reason(r: &ApprovalRequest, status: ApprovalStatus) -> String {

@@ -377,3 +377,16 @@ async fn reviewers_and_the_audit_see_masked_payloads_but_grants_bind_the_real_on
     let same = gw.check(&bot, sql(q), None).await.unwrap();
     assert_eq!(same.verdict, CheckVerdict::Allow);
 }
+
+#[test]
+fn a_masker_that_withholds_never_lets_the_raw_payload_through() {
+    let masked = mask::Masker::mask(
+        &mask::WithholdAll,
+        &serde_json::json!({"sql": "SELECT 'secret'"}),
+    );
+    let shown = masked_payload(signoff_core::ActionKind::Sql, &masked);
+    assert!(
+        !serde_json::to_string(&shown).unwrap().contains("secret"),
+        "{shown:?}"
+    );
+}

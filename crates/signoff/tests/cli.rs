@@ -11,6 +11,23 @@ fn init(dir: &std::path::Path) -> std::path::PathBuf {
     dir.join("signoff.toml")
 }
 
+/// Creates an API key for the init template's `agent:deploy-bot`, offline.
+fn deploy_bot_key(dir: &std::path::Path, config: &std::path::Path) -> String {
+    let out = run(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "keys",
+            "create",
+            "--principal",
+            "agent:deploy-bot",
+        ],
+        dir,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 #[test]
 fn init_writes_a_config_that_validates() {
     let dir = tempfile::tempdir().unwrap();
@@ -293,18 +310,7 @@ fn an_unreviewed_request_expires_and_exec_says_so() {
     let p = std::fs::read_to_string(&policies).unwrap();
     std::fs::write(&policies, p.replace("@ttl(\"1h\")\n", "")).unwrap();
     let s = Server::with_config(dir.path(), &config);
-    let out = run(
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "keys",
-            "create",
-            "--principal",
-            "agent:deploy-bot",
-        ],
-        dir.path(),
-    );
-    let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let key = deploy_bot_key(dir.path(), &config);
     let out = s.cli(
         &key,
         &[
@@ -408,18 +414,7 @@ fn serve_applies_the_configured_masking() {
     )
     .unwrap();
     let s = Server::with_config(dir.path(), &config);
-    let out = run(
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "keys",
-            "create",
-            "--principal",
-            "agent:deploy-bot",
-        ],
-        dir.path(),
-    );
-    let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let key = deploy_bot_key(dir.path(), &config);
     let body = json!({"target": "prod-db", "kind": "sql", "payload": {"sql": "DELETE FROM projects WHERE name = 'falcon' AND owner = 'eve@example.com'"}});
     let (status, v) = s.post("/v1/actions", &key, &body);
     assert_eq!(status, 200, "{v}");
