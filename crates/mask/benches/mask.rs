@@ -54,6 +54,20 @@ fn bench(c: &mut Criterion) {
         b.iter(|| masker.mask(std::hint::black_box(payload)).len())
     });
     g.finish();
+    // The worst case (see `Masker::mask_counting`): each hostile input alone.
+    let mut g = c.benchmark_group("mask_hostile");
+    g.sample_size(10);
+    for (i, text) in signoff_mask::testing::hostile_inputs(256 * 1024)
+        .iter()
+        .enumerate()
+    {
+        g.throughput(Throughput::Bytes(text.len() as u64));
+        let name: String = text.chars().take(8).collect();
+        g.bench_function(format!("{i:02}_{}", name.trim()), |b| {
+            b.iter(|| masker.mask(text).len())
+        });
+    }
+    g.finish();
 }
 
 criterion_group!(benches, bench);

@@ -11,12 +11,20 @@ pub(crate) struct Spec {
     pub validate: fn(&str) -> bool,
     /// Higher wins when two detectors claim overlapping text.
     pub priority: u8,
+    /// Runs alone rather than in the shared scan, and only on text holding
+    /// this literal: for open-ended patterns (see the invariant below).
+    pub own_pass: Option<&'static str>,
 }
 
 fn any(_: &str) -> bool {
     true
 }
 
+// INVARIANT: a shared pattern can only stay unmatched for a bounded stretch
+// of text once started (a JWT header is at most 512 bytes); past that it has
+// matched or died. Otherwise a search would read to the end of the input
+// after every match and masking would be quadratic. Open-ended patterns (a
+// PEM body, an e-mail's local part) set `own_pass` instead.
 pub(crate) const SPECS: &[Spec] = &[
     Spec {
         detector: Detector::PemPrivateKey,
@@ -24,13 +32,15 @@ pub(crate) const SPECS: &[Spec] = &[
         group: 0,
         validate: any,
         priority: 100,
+        own_pass: Some("-----BEGIN "),
     },
     Spec {
         detector: Detector::Jwt,
-        pattern: r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{10,}",
+        pattern: r"\beyJ[A-Za-z0-9_-]{5,512}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{10,}",
         group: 0,
         validate: any,
         priority: 90,
+        own_pass: None,
     },
     Spec {
         detector: Detector::AnthropicKey,
@@ -38,13 +48,17 @@ pub(crate) const SPECS: &[Spec] = &[
         group: 0,
         validate: any,
         priority: 90,
+        own_pass: None,
     },
     Spec {
         detector: Detector::OpenAiKey,
         pattern: r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}",
         group: 0,
-        validate: not_anthropic,
+        // Anthropic keys start `sk-ant-` too; that detector's higher
+        // priority claims them first.
+        validate: any,
         priority: 85,
+        own_pass: None,
     },
     Spec {
         detector: Detector::GithubToken,
@@ -52,6 +66,7 @@ pub(crate) const SPECS: &[Spec] = &[
         group: 0,
         validate: any,
         priority: 90,
+        own_pass: None,
     },
     Spec {
         detector: Detector::GitlabToken,
@@ -59,6 +74,7 @@ pub(crate) const SPECS: &[Spec] = &[
         group: 0,
         validate: any,
         priority: 90,
+        own_pass: None,
     },
     Spec {
         detector: Detector::SlackToken,
@@ -66,6 +82,7 @@ pub(crate) const SPECS: &[Spec] = &[
         group: 0,
         validate: any,
         priority: 90,
+        own_pass: None,
     },
     Spec {
         detector: Detector::StripeKey,
@@ -73,6 +90,7 @@ pub(crate) const SPECS: &[Spec] = &[
         group: 0,
         validate: any,
         priority: 90,
+        own_pass: None,
     },
     Spec {
         detector: Detector::AwsAccessKeyId,
@@ -80,6 +98,7 @@ pub(crate) const SPECS: &[Spec] = &[
         group: 0,
         validate: any,
         priority: 90,
+        own_pass: None,
     },
     Spec {
         detector: Detector::AwsSecretKey,
@@ -87,13 +106,17 @@ pub(crate) const SPECS: &[Spec] = &[
         group: 1,
         validate: any,
         priority: 95,
+        own_pass: None,
     },
     Spec {
         detector: Detector::UrlPassword,
-        pattern: r"(?i)\b[a-z][a-z0-9+.-]{1,15}://[^\s:/@]+:([^\s@/]+)@",
+        // Anchored on `://`: the scheme is not masked, and a counted scheme
+        // prefix would multiply the automaton's states on every word.
+        pattern: r"://[^\s:/@]+:([^\s@/]+)@",
         group: 1,
         validate: any,
         priority: 80,
+        own_pass: None,
     },
     Spec {
         detector: Detector::SecretAssignment,
@@ -101,6 +124,7 @@ pub(crate) const SPECS: &[Spec] = &[
         group: 1,
         validate: any,
         priority: 70,
+        own_pass: None,
     },
     Spec {
         detector: Detector::Email,
@@ -108,6 +132,7 @@ pub(crate) const SPECS: &[Spec] = &[
         group: 0,
         validate: any,
         priority: 60,
+        own_pass: Some("@"),
     },
     Spec {
         detector: Detector::CreditCard,
@@ -115,6 +140,7 @@ pub(crate) const SPECS: &[Spec] = &[
         group: 0,
         validate: credit_card,
         priority: 50,
+        own_pass: None,
     },
     Spec {
         detector: Detector::Iban,
@@ -122,6 +148,7 @@ pub(crate) const SPECS: &[Spec] = &[
         group: 0,
         validate: iban,
         priority: 50,
+        own_pass: None,
     },
     Spec {
         detector: Detector::UsSsn,
@@ -129,6 +156,7 @@ pub(crate) const SPECS: &[Spec] = &[
         group: 0,
         validate: ssn,
         priority: 45,
+        own_pass: None,
     },
     Spec {
         detector: Detector::Phone,
@@ -136,6 +164,7 @@ pub(crate) const SPECS: &[Spec] = &[
         group: 0,
         validate: phone,
         priority: 40,
+        own_pass: None,
     },
     Spec {
         detector: Detector::Ipv4,
@@ -143,19 +172,18 @@ pub(crate) const SPECS: &[Spec] = &[
         group: 0,
         validate: ipv4,
         priority: 30,
+        own_pass: None,
     },
     Spec {
         detector: Detector::Ipv6,
-        pattern: r"(?i)(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}",
+        // Full form, or compressed around `::`; `12:30:45` is neither.
+        pattern: r"(?i)\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b|(?:\b[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,6}|\B)::(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,6}\b)?",
         group: 0,
         validate: ipv6,
         priority: 30,
+        own_pass: None,
     },
 ];
-
-fn not_anthropic(s: &str) -> bool {
-    !s.starts_with("sk-ant-")
-}
 
 fn digits(s: &str) -> Vec<u32> {
     s.chars().filter_map(|c| c.to_digit(10)).collect()

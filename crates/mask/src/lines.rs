@@ -29,64 +29,65 @@ impl<'m> LineMasker<'m> {
         }
     }
 
-    /// Takes one line (without its newline); returns the lines ready to print.
-    pub fn push(&mut self, line: &str) -> Vec<String> {
+    /// Takes one line (without its newline); appends the lines ready to
+    /// print to `out`, each ending in `\n`.
+    pub fn push(&mut self, line: &str, out: &mut String) {
         if !self.held.is_empty() {
             self.held.push(line.to_owned());
             if is_pem_end(line) {
-                return self.release_block();
+                self.release_block(out);
+            } else if self.held.len() >= MAX_BLOCK_LINES {
+                self.withhold_block(out);
             }
-            if self.held.len() >= MAX_BLOCK_LINES {
-                return self.withhold_block();
-            }
-            return Vec::new();
+            return;
         }
         if is_pem_begin(line) && !is_pem_end(line) {
             self.held.push(line.to_owned());
-            return Vec::new();
+            return;
         }
-        vec![self.one(line)]
+        self.one(line, out);
     }
 
     /// Flushes what is held at end of input.
-    pub fn finish(&mut self) -> Vec<String> {
-        if self.held.is_empty() {
-            Vec::new()
-        } else {
-            self.withhold_block()
+    pub fn finish(&mut self, out: &mut String) {
+        if !self.held.is_empty() {
+            self.withhold_block(out);
         }
     }
 
-    fn one(&mut self, line: &str) -> String {
+    fn one(&mut self, line: &str, out: &mut String) {
         if self.json {
             if let Ok(doc) = serde_json::from_str::<serde_json::Value>(line) {
-                return self
-                    .masker
-                    .mask_json_counting(&doc, Some(&mut self.report))
-                    .to_string();
+                let masked = self.masker.mask_json_counting(&doc, Some(&mut self.report));
+                out.push_str(&masked.to_string());
+                out.push('\n');
+                return;
             }
         }
-        self.masker
-            .mask_counting(line, Some(&mut self.report))
-            .into_owned()
+        out.push_str(&self.masker.mask_counting(line, Some(&mut self.report)));
+        out.push('\n');
     }
 
-    fn release_block(&mut self) -> Vec<String> {
+    fn release_block(&mut self, out: &mut String) {
         let n = self.held.len();
         let block = std::mem::take(&mut self.held).join("\n");
         let masked = self.masker.mask_counting(&block, Some(&mut self.report));
-        let mut out: Vec<String> = masked.split('\n').map(str::to_owned).collect();
         // INVARIANT: one output line per input line.
-        out.resize(n, PEM_LABEL.to_owned());
-        out.truncate(n);
-        out
+        let mut lines = masked.split('\n');
+        for _ in 0..n {
+            out.push_str(lines.next().unwrap_or(PEM_LABEL));
+            out.push('\n');
+        }
     }
 
-    fn withhold_block(&mut self) -> Vec<String> {
+    fn withhold_block(&mut self, out: &mut String) {
         let n = self.held.len();
         self.held.clear();
         *self.report.entry("private_key".into()).or_default() += 1;
-        vec![PEM_LABEL.to_owned(); n]
+        for _ in 0..n {
+            out.push_str(PEM_LABEL);
+            out.push('\n');
+        }
     }
 }
 
@@ -106,12 +107,12 @@ mod tests {
     fn run(input: &[&str], json: bool) -> Vec<String> {
         let m = Masker::new(&MaskConfig::default()).unwrap();
         let mut lm = LineMasker::new(&m, json);
-        let mut out = Vec::new();
+        let mut out = String::new();
         for l in input {
-            out.extend(lm.push(l));
+            lm.push(l, &mut out);
         }
-        out.extend(lm.finish());
-        out
+        lm.finish(&mut out);
+        out.lines().map(str::to_owned).collect()
     }
 
     #[test]

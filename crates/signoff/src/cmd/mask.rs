@@ -49,33 +49,44 @@ pub fn run(args: Args) -> Result<ExitCode> {
     })
     .context("set SIGNOFF_MASK_KEY (or --hash-key) to a secret of 16 or more bytes")?;
     let mut lines = LineMasker::new(&masker, args.json);
-    let stdin = std::io::stdin().lock();
-    let mut stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-    let mut buf = Vec::new();
-    let mut reader = std::io::BufReader::with_capacity(64 * 1024, stdin);
+    let mut reader = std::io::BufReader::with_capacity(256 * 1024, std::io::stdin().lock());
+    let mut stdout = std::io::stdout().lock();
+    let mut out = String::new();
+    // The start of a line whose newline has not arrived yet.
+    let mut partial: Vec<u8> = Vec::new();
     loop {
-        buf.clear();
-        if reader
-            .read_until(b'\n', &mut buf)
-            .context("cannot read stdin")?
-            == 0
-        {
+        let chunk = reader.fill_buf().context("cannot read stdin")?;
+        let read = chunk.len();
+        if read == 0 {
             break;
         }
-        let text = String::from_utf8_lossy(&buf);
-        let line = text.strip_suffix('\n').unwrap_or(&text);
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        let out = lines.push(line);
-        write_lines(&mut stdout, &out)?;
-        // Flush when no more input is buffered: a pipeline (`tail -f`) sees each
-        // line at once, a file is written in large blocks.
-        if reader.buffer().is_empty() {
-            stdout.flush().context("cannot write stdout")?;
+        // Whole lines are masked as soon as they are read, so a pipeline
+        // (`tail -f`) sees each line at once; a file goes in large blocks.
+        match memchr::memrchr(b'\n', chunk) {
+            Some(end) if partial.is_empty() => mask_lines(&mut lines, &chunk[..=end], &mut out),
+            Some(end) => {
+                partial.extend_from_slice(&chunk[..=end]);
+                mask_lines(&mut lines, &partial, &mut out);
+                partial.clear();
+            }
+            None => {}
         }
+        let rest = memchr::memrchr(b'\n', chunk).map_or(0, |end| end + 1);
+        partial.extend_from_slice(&chunk[rest..]);
+        reader.consume(read);
+        if partial.len() > MAX_LINE {
+            bail!(
+                "a line is longer than {} MiB; split the input into lines",
+                MAX_LINE >> 20
+            );
+        }
+        write_out(&mut stdout, &mut out)?;
     }
-    let rest = lines.finish();
-    write_lines(&mut stdout, &rest)?;
-    stdout.flush().context("cannot write stdout")?;
+    if !partial.is_empty() {
+        mask_lines(&mut lines, &partial, &mut out);
+    }
+    lines.finish(&mut out);
+    write_out(&mut stdout, &mut out)?;
     if args.report {
         let mut total = 0;
         for (detector, n) in &lines.report {
@@ -87,9 +98,24 @@ pub fn run(args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn write_lines(out: &mut impl Write, lines: &[String]) -> Result<()> {
-    for l in lines {
-        writeln!(out, "{l}").context("cannot write stdout")?;
+/// Lines are masked whole, so one is held in memory; past this it is refused.
+const MAX_LINE: usize = 64 << 20;
+
+/// Masks `bytes`, whole lines, into `out`; invalid UTF-8 becomes U+FFFD.
+fn mask_lines(lines: &mut LineMasker<'_>, bytes: &[u8], out: &mut String) {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    };
+    for line in text.split_terminator('\n') {
+        lines.push(line.strip_suffix('\r').unwrap_or(line), out);
     }
-    Ok(())
+}
+
+fn write_out(stdout: &mut impl Write, out: &mut String) -> Result<()> {
+    stdout
+        .write_all(out.as_bytes())
+        .context("cannot write stdout")?;
+    out.clear();
+    stdout.flush().context("cannot write stdout")
 }
