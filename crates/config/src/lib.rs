@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use signoff_core::principal::valid_name;
-use signoff_core::{AgentEntry, Directory, Location, Principal, TargetEntry, UserEntry};
+use signoff_core::{
+    AgentEntry, Directory, Location, Principal, TargetEntry, TargetMasking, UserEntry,
+};
 use toml::Spanned;
 
 /// The commented config `signoff init` writes.
@@ -164,6 +166,8 @@ struct RawTarget {
     kind: String,
     #[serde(default)]
     labels: BTreeMap<String, String>,
+    #[serde(default)]
+    masking: TargetMasking,
 }
 
 impl Config {
@@ -313,6 +317,7 @@ impl Config {
                 name: t.name.get_ref().clone(),
                 kind: t.kind.clone(),
                 labels: t.labels.clone(),
+                masking: t.masking,
             });
         }
 
@@ -348,6 +353,7 @@ impl Config {
             name: name.into(),
             kind: kind.into(),
             labels: BTreeMap::from([("env".to_string(), "demo".to_string())]),
+            masking: TargetMasking::default(),
         };
         let listen = default_listen();
         Config {
@@ -488,6 +494,19 @@ mod tests {
         assert_eq!(c.policy_dir, Some(PathBuf::from("/srv/gw/policies")));
         assert_eq!(c.directory.agent("deploy-bot").unwrap().owner, "olivia");
         assert_eq!(c.directory.target("prod-db").unwrap().labels["env"], "prod");
+        let masking = c.directory.target("prod-db").unwrap().masking;
+        assert!(masking.audit && masking.results);
+        assert_eq!(
+            c.directory.target("prod-shell").unwrap().masking,
+            TargetMasking::default()
+        );
+    }
+
+    #[test]
+    fn target_masking_keys_are_checked() {
+        let (_, _, message) =
+            err("[[targets]]\nname = \"t\"\nkind = \"x\"\nmasking = { audti = false }\n");
+        assert!(message.contains("audti"), "{message}");
     }
 
     #[test]

@@ -31,6 +31,27 @@ pub struct TargetEntry {
     /// `postgres`, `shell`, `http`, `kubernetes`, `mcp`, …
     pub kind: String,
     pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub masking: TargetMasking,
+}
+
+/// Where a target's data is masked. Reviewers always see masked payloads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TargetMasking {
+    /// Payloads in audit events (on unless a target turns it off).
+    pub audit: bool,
+    /// What the target returns: MCP tool results, SQL result rows.
+    pub results: bool,
+}
+
+impl Default for TargetMasking {
+    fn default() -> Self {
+        TargetMasking {
+            audit: true,
+            results: false,
+        }
+    }
 }
 
 impl Directory {

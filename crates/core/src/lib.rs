@@ -22,6 +22,6 @@ pub use approval::{
 pub use audit::{AuditEvent, AuditKind, ChainBreak, GENESIS_HASH};
 pub use classification::{Classification, Effect, Facts};
 pub use decision::{ApprovalRequirement, Decision};
-pub use directory::{AgentEntry, Directory, TargetEntry, UserEntry};
+pub use directory::{AgentEntry, Directory, TargetEntry, TargetMasking, UserEntry};
 pub use location::Location;
 pub use principal::{AuthMethod, Caller, Principal, PrincipalParseError};

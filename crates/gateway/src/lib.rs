@@ -189,6 +189,25 @@ impl Gateway {
         self.inner.masker.mask(&payload.body_json())
     }
 
+    /// The payload as the audit log keeps it: masked unless the target turns
+    /// audit masking off (an unknown target is masked).
+    fn audited(&self, action: &Action) -> Value {
+        if self.audit_masked(action) {
+            self.masked(&action.payload)
+        } else {
+            action.payload.body_json()
+        }
+    }
+
+    fn audit_masked(&self, action: &Action) -> bool {
+        let directory = self.inner.decider.directory();
+        directory
+            .target(&action.target)
+            .map(|t| t.masking)
+            .unwrap_or_default()
+            .audit
+    }
+
     fn event(
         &self,
         kind: AuditKind,
@@ -201,7 +220,7 @@ impl Gateway {
         e.on_behalf_of = Some(action.on_behalf_of.clone());
         e.target = Some(action.target.clone());
         e.action_id = action_id;
-        e.payload = self.masked(&action.payload);
+        e.payload = self.audited(action);
         e
     }
 
@@ -261,11 +280,17 @@ impl Gateway {
                 requirement,
                 policies,
             } => {
+                // INVARIANT: reviewers only ever see masked payloads, whatever
+                // the target's audit setting.
+                let for_reviewers = match self.audit_masked(&action) {
+                    true => decided.payload.clone(),
+                    false => self.masked(&action.payload),
+                };
                 let new = NewRequest {
                     id: Uuid::now_v7(),
                     fingerprint: fingerprint.clone(),
                     action: Action {
-                        payload: masked_payload(action.kind(), &decided.payload),
+                        payload: masked_payload(action.kind(), &for_reviewers),
                         ..action.clone()
                     },
                     classification: eval.classification.clone(),

@@ -8,7 +8,12 @@ use signoff_core::{AuthMethod, Caller, Payload, Principal};
 use super::*;
 
 fn gateway(dir: &Path) -> Gateway {
-    let config = Config::embedded(dir.to_path_buf());
+    gateway_with(dir, |_| {})
+}
+
+fn gateway_with(dir: &Path, edit: impl FnOnce(&mut Config)) -> Gateway {
+    let mut config = Config::embedded(dir.to_path_buf());
+    edit(&mut config);
     let decider = Decider::from_config(&config).unwrap();
     let store = Store::open(dir).unwrap();
     Gateway::new(
@@ -376,6 +381,39 @@ async fn reviewers_and_the_audit_see_masked_payloads_but_grants_bind_the_real_on
     assert_eq!(other.verdict, CheckVerdict::Pending);
     let same = gw.check(&bot, sql(q), None).await.unwrap();
     assert_eq!(same.verdict, CheckVerdict::Allow);
+}
+
+#[tokio::test]
+async fn a_target_can_keep_raw_payloads_in_the_audit_but_reviewers_still_see_them_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway_with(dir.path(), |config| {
+        for t in &mut config.directory.targets {
+            t.masking.audit = false;
+        }
+    });
+    let q = "DELETE FROM users WHERE email = 'alice@example.com'";
+    let out = gw.check(&agent(&gw), sql(q), None).await.unwrap();
+    let shown = out.approval.unwrap().action.payload.body_json().to_string();
+    assert!(!shown.contains("alice@example.com"), "{shown}");
+    let events = gw
+        .store()
+        .read(|c| signoff_store::read::events(c, &Default::default()))
+        .await
+        .unwrap();
+    let audited: Vec<String> = events.iter().map(|e| e.payload.to_string()).collect();
+    assert!(
+        audited.iter().any(|p| p.contains("alice@example.com")),
+        "{audited:?}"
+    );
+    let stored = gw
+        .store()
+        .read(|c| signoff_store::read::approvals(c, None, 100))
+        .await
+        .unwrap();
+    for a in stored {
+        let text = a.action.payload.body_json().to_string();
+        assert!(!text.contains("alice@example.com"), "{text}");
+    }
 }
 
 #[test]

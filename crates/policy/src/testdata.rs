@@ -58,6 +58,7 @@ pub fn directory() -> Directory {
                     ("env".into(), "prod".into()),
                     ("team".into(), format!("team{i}")),
                 ]),
+                masking: Default::default(),
             })
             .collect(),
     }

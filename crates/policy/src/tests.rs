@@ -28,16 +28,19 @@ fn directory() -> Directory {
                 name: "prod-db".into(),
                 kind: "postgres".into(),
                 labels: BTreeMap::from([("env".into(), "prod".into())]),
+                masking: Default::default(),
             },
             TargetEntry {
                 name: "dev-db".into(),
                 kind: "postgres".into(),
                 labels: BTreeMap::from([("env".into(), "dev".into())]),
+                masking: Default::default(),
             },
             TargetEntry {
                 name: "shell".into(),
                 kind: "shell".into(),
                 labels: BTreeMap::new(),
+                masking: Default::default(),
             },
         ],
     }
