@@ -62,6 +62,9 @@ enum Command {
     Audit(cmd::audit::Command),
     /// Mask PII and secrets in stdin, line by line, to stdout.
     Mask(cmd::mask::Args),
+    /// Agent hooks: gate an agent's tool calls through signoff.
+    #[command(subcommand)]
+    Hook(cmd::hook::Command),
     /// Manage API keys (works offline on the data directory).
     #[command(subcommand)]
     Keys(cmd::keys::Command),
@@ -93,6 +96,7 @@ fn main() -> ExitCode {
             Command::Audit(c) => cmd::audit::run(cli.config, c).await,
             Command::Keys(c) => cmd::keys::run(cli.config, c).await,
             Command::Mask(args) => cmd::mask::run(args),
+            Command::Hook(c) => cmd::hook::run(cli.config, c).await,
         }
     });
     match result {

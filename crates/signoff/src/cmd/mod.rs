@@ -2,6 +2,7 @@ pub mod approvals;
 pub mod audit;
 pub mod exec;
 pub mod explain;
+pub mod hook;
 pub mod init;
 pub mod keys;
 pub mod mask;
