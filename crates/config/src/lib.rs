@@ -45,6 +45,17 @@ pub struct Config {
     pub key_hashes: Vec<(Principal, String)>,
     /// What reviewers and the audit log see of payloads.
     pub masking: signoff_mask::MaskConfig,
+    /// How to start each `mcp` target's upstream server, by target name.
+    pub mcp_upstreams: BTreeMap<String, McpUpstream>,
+}
+
+/// An upstream MCP server speaking on stdin/stdout; signoff starts one per
+/// agent session and holds its environment (credentials never reach agents).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct McpUpstream {
+    pub command: String,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug)]
@@ -168,6 +179,11 @@ struct RawTarget {
     labels: BTreeMap<String, String>,
     #[serde(default)]
     masking: TargetMasking,
+    /// For `kind = "mcp"`: the upstream server's command and arguments.
+    #[serde(default)]
+    command: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
 }
 
 impl Config {
@@ -305,6 +321,7 @@ impl Config {
                 groups: a.groups.iter().cloned().collect(),
             });
         }
+        let mut mcp_upstreams = BTreeMap::new();
         for t in &raw.targets {
             check_name(&t.name, "target name")?;
             if directory.target(t.name.get_ref()).is_some() {
@@ -312,6 +329,40 @@ impl Config {
                     t.name.span().start,
                     format!("target `{}` is defined twice", t.name.get_ref()),
                 ));
+            }
+            match (&t.command, t.kind == "mcp") {
+                (Some(command), true) => {
+                    let Some((program, args)) = command.get_ref().split_first() else {
+                        return Err(invalid(
+                            command.span().start,
+                            "`command` needs at least the program to run".into(),
+                        ));
+                    };
+                    mcp_upstreams.insert(
+                        t.name.get_ref().clone(),
+                        McpUpstream {
+                            command: program.clone(),
+                            args: args.to_vec(),
+                            env: t.env.clone(),
+                        },
+                    );
+                }
+                (None, true) => {
+                    return Err(invalid(
+                        t.name.span().start,
+                        format!(
+                            "mcp target `{}` needs `command = [\"program\", \"arg\", …]` to start its upstream server",
+                            t.name.get_ref()
+                        ),
+                    ))
+                }
+                (Some(command), false) => {
+                    return Err(invalid(
+                        command.span().start,
+                        format!("`command` is only for `kind = \"mcp\"` targets, not `{}`", t.kind),
+                    ))
+                }
+                (None, false) => {}
             }
             directory.targets.push(TargetEntry {
                 name: t.name.get_ref().clone(),
@@ -325,6 +376,7 @@ impl Config {
 
         Ok(Config {
             masking,
+            mcp_upstreams,
             source: Some(path.to_path_buf()),
             server: ServerConfig {
                 listen,
@@ -357,6 +409,7 @@ impl Config {
         };
         let listen = default_listen();
         Config {
+            mcp_upstreams: BTreeMap::new(),
             source: None,
             server: ServerConfig {
                 listen,

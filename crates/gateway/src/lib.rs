@@ -199,6 +199,16 @@ impl Gateway {
         }
     }
 
+    /// Whether what `target` returns (tool results, rows) is to be masked.
+    pub fn results_masked(&self, target: &str) -> bool {
+        let directory = self.inner.decider.directory();
+        directory
+            .target(target)
+            .map(|t| t.masking)
+            .unwrap_or_default()
+            .results
+    }
+
     fn audit_masked(&self, action: &Action) -> bool {
         let directory = self.inner.decider.directory();
         directory

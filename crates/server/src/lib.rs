@@ -2,6 +2,7 @@
 //! audit log, health, Prometheus metrics and the OpenAPI document.
 
 mod error;
+pub mod mcp;
 mod routes;
 
 use std::future::Future;

@@ -1,6 +1,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -115,7 +116,25 @@ pub async fn run(config_path: Option<PathBuf>, log_format: &str, args: Args) -> 
     eprintln!("\nPress Ctrl-C to stop.");
 
     let sweeper = gateway.spawn_sweeper(Duration::from_millis(500));
-    let app = signoff_server::router(gateway.clone(), config.server.max_body_bytes);
+    let mcp = signoff_server::mcp::McpSettings {
+        upstreams: config.mcp_upstreams.clone(),
+        hold: config.approvals.max_hold,
+        // `None` if it cannot be built: results that must be masked are then withheld.
+        masker: signoff_mask::Masker::new(&config.masking)
+            .ok()
+            .map(Arc::new),
+        allowed_hosts: allowed_hosts(&config.server.public_url),
+    };
+    if !mcp.upstreams.is_empty() {
+        let names: Vec<&str> = mcp.upstreams.keys().map(String::as_str).collect();
+        eprintln!(
+            "MCP endpoints: {}/mcp/{{{}}}",
+            config.server.public_url.trim_end_matches('/'),
+            names.join(",")
+        );
+    }
+    let app = signoff_server::router(gateway.clone(), config.server.max_body_bytes)
+        .merge(signoff_server::mcp::routes(gateway.clone(), mcp));
     signoff_server::serve(listener, app, shutdown_signal())
         .await
         .context("the HTTP server failed")?;
@@ -123,6 +142,25 @@ pub async fn run(config_path: Option<PathBuf>, log_format: &str, args: Args) -> 
     tracing::info!("shutting down: committing the audit log");
     store.shutdown();
     Ok(ExitCode::SUCCESS)
+}
+
+/// The hosts MCP clients may name in `Host`: loopback and the public URL's.
+fn allowed_hosts(public_url: &str) -> Vec<String> {
+    let mut hosts = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    let authority = public_url
+        .split_once("://")
+        .map_or(public_url, |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    if !authority.is_empty() {
+        hosts.push(authority.to_owned());
+    }
+    hosts
 }
 
 async fn shutdown_signal() {

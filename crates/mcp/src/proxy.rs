@@ -1,0 +1,292 @@
+//! One agent session: an MCP server facing the agent, a client facing the
+//! upstream, and the gate between them on `tools/call`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
+    GetPromptResponse, InitializeRequestParams, InitializeResult, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ProgressNotificationParam, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
+    ServerConfig,
+};
+use rmcp::service::{RequestContext, RunningService};
+use rmcp::{ErrorData as McpError, Peer, RoleClient, RoleServer, ServerHandler};
+use serde_json::Value;
+use signoff_core::Caller;
+use tokio::sync::OnceCell;
+
+use crate::Upstream;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One tool call, as the gate sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolCall {
+    /// The target: the upstream MCP server's name in signoff.toml.
+    pub server: String,
+    pub tool: String,
+    pub arguments: Value,
+    /// From `_meta["signoff/reason"]` on the `tools/call` request.
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum GateVerdict {
+    /// Forward the call; mask the result if the target asks for it.
+    Allow { mask_results: bool },
+    /// Do not forward. The text is what the model reads: why, or, for a
+    /// hold that ran out, the request id, who must approve and the link.
+    Refuse(String),
+}
+
+/// Decides tool calls; the gateway implements it. May hold (pending review).
+pub trait Gate: Send + Sync + 'static {
+    fn check<'a>(&'a self, caller: &'a Caller, call: ToolCall) -> BoxFuture<'a, GateVerdict>;
+}
+
+/// The `_meta` key for the caller's reason on `tools/call`.
+pub const REASON_META: &str = "signoff/reason";
+
+/// How often a held call reports progress to a client that asked for it.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+pub struct Proxy {
+    server: String,
+    upstream: Upstream,
+    gate: Arc<dyn Gate>,
+    masker: Option<Arc<signoff_mask::Masker>>,
+    conn: OnceCell<RunningService<RoleClient, ()>>,
+}
+
+impl Proxy {
+    pub fn new(
+        server: String,
+        upstream: Upstream,
+        gate: Arc<dyn Gate>,
+        masker: Option<Arc<signoff_mask::Masker>>,
+    ) -> Proxy {
+        Proxy {
+            server,
+            upstream,
+            gate,
+            masker,
+            conn: OnceCell::new(),
+        }
+    }
+
+    /// The upstream session, started on first use.
+    async fn upstream(&self) -> Result<&Peer<RoleClient>, McpError> {
+        let conn = self
+            .conn
+            .get_or_try_init(|| self.upstream.connect())
+            .await
+            .map_err(|e| {
+                tracing::warn!(server = %self.server, error = %e, "upstream unavailable");
+                McpError::internal_error(
+                    format!("upstream MCP server `{}` is unavailable: {e}", self.server),
+                    None,
+                )
+            })?;
+        Ok(conn.peer())
+    }
+
+    fn upstream_error(&self, e: impl std::fmt::Display) -> McpError {
+        McpError::internal_error(
+            format!("upstream MCP server `{}` failed: {e}", self.server),
+            None,
+        )
+    }
+
+    /// The result with its values masked; withheld whole if that cannot be
+    /// done (fail closed).
+    fn mask(&self, result: CallToolResult) -> CallToolResult {
+        let withheld = || {
+            CallToolResult::error(vec![ContentBlock::text(
+                "[result withheld: signoff could not mask it]",
+            )])
+        };
+        let (Some(masker), Ok(value)) = (&self.masker, serde_json::to_value(&result)) else {
+            return withheld();
+        };
+        serde_json::from_value(masker.mask_json(&value)).unwrap_or_else(|_| withheld())
+    }
+}
+
+/// The authenticated caller the HTTP layer put on the request.
+fn caller(context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Caller>())
+        .cloned()
+        .ok_or_else(|| McpError::invalid_request("no authenticated caller on this session", None))
+}
+
+impl ServerHandler for Proxy {
+    fn get_info(&self) -> ServerConfig {
+        // The upstream's capabilities, name and instructions, as the agent
+        // would see them directly; the protocol version is negotiated here.
+        match self.conn.get().and_then(|c| c.peer().peer_info()) {
+            Some(info) => {
+                let mut config = ServerConfig::new(info.capabilities.clone());
+                if let Some(server_info) = &info.server_info {
+                    config = config.with_server_info(server_info.clone());
+                }
+                if let Some(text) = &info.instructions {
+                    config = config.with_instructions(text.clone());
+                }
+                config
+            }
+            None => ServerConfig::new(ServerCapabilities::builder().enable_tools().build()),
+        }
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        context.peer.set_peer_info(request.clone());
+        self.upstream().await?;
+        self.negotiate_initialize(&request)
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        self.upstream()
+            .await?
+            .list_tools(request)
+            .await
+            .map_err(|e| self.upstream_error(e))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let caller = caller(&context)?;
+        let call = ToolCall {
+            server: self.server.clone(),
+            tool: request.name.to_string(),
+            arguments: Value::Object(request.arguments.clone().unwrap_or_default()),
+            reason: context
+                .meta
+                .get(REASON_META)
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        };
+        let verdict = {
+            let check = self.gate.check(&caller, call);
+            match context.meta.get_progress_token() {
+                None => check.await,
+                Some(token) => {
+                    // Tell the client the call is alive while a human decides.
+                    let peer = context.peer.clone();
+                    let ticker = tokio::spawn(async move {
+                        let mut n = 0u32;
+                        loop {
+                            tokio::time::sleep(PROGRESS_EVERY).await;
+                            n += 1;
+                            let mut p = ProgressNotificationParam::new(token.clone(), f64::from(n));
+                            p.message = Some("waiting for approval".into());
+                            if peer.notify_progress(p).await.is_err() {
+                                break;
+                            }
+                        }
+                    });
+                    let verdict = check.await;
+                    ticker.abort();
+                    verdict
+                }
+            }
+        };
+        match verdict {
+            GateVerdict::Refuse(text) => {
+                Ok(CallToolResult::error(vec![ContentBlock::text(text)]).into())
+            }
+            GateVerdict::Allow { mask_results } => {
+                let result = self
+                    .upstream()
+                    .await?
+                    .call_tool(request)
+                    .await
+                    .map_err(|e| self.upstream_error(e))?;
+                Ok(match mask_results {
+                    true => self.mask(result),
+                    false => result,
+                }
+                .into())
+            }
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        self.upstream()
+            .await?
+            .list_resources(request)
+            .await
+            .map_err(|e| self.upstream_error(e))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        self.upstream()
+            .await?
+            .list_resource_templates(request)
+            .await
+            .map_err(|e| self.upstream_error(e))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        self.upstream()
+            .await?
+            .read_resource(request)
+            .await
+            .map(Into::into)
+            .map_err(|e| self.upstream_error(e))
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        self.upstream()
+            .await?
+            .list_prompts(request)
+            .await
+            .map_err(|e| self.upstream_error(e))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        self.upstream()
+            .await?
+            .get_prompt(request)
+            .await
+            .map(Into::into)
+            .map_err(|e| self.upstream_error(e))
+    }
+}

@@ -1,0 +1,148 @@
+//! `/mcp/{name}`: every MCP target over streamable HTTP, behind bearer auth,
+//! with the gateway as the gate.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::json;
+use signoff_config::McpUpstream;
+use signoff_core::action::McpPayload;
+use signoff_core::{Caller, Payload};
+use signoff_gateway::{CheckRequest, CheckVerdict, Gateway};
+use signoff_mcp::{BoxFuture, Gate, GateVerdict, Proxy, ToolCall, Upstream};
+
+/// What the MCP routes need besides the gateway.
+pub struct McpSettings {
+    pub upstreams: BTreeMap<String, McpUpstream>,
+    /// How long a tool call that needs approval is held open.
+    pub hold: Duration,
+    /// Masks tool results of targets with `masking.results` on.
+    pub masker: Option<Arc<signoff_mask::Masker>>,
+    /// Hosts the `Host` header may name (DNS-rebinding protection).
+    pub allowed_hosts: Vec<String>,
+}
+
+/// One streamable-HTTP MCP endpoint per upstream, at `/mcp/{name}`.
+pub fn routes(gateway: Gateway, settings: McpSettings) -> Router {
+    let gate: Arc<dyn Gate> = Arc::new(GatewayGate {
+        gateway: gateway.clone(),
+        hold: settings.hold,
+    });
+    let mut router = Router::new();
+    for (name, up) in settings.upstreams {
+        let upstream = Upstream::Stdio {
+            command: up.command,
+            args: up.args,
+            env: up.env,
+        };
+        let (gate, masker, server) = (gate.clone(), settings.masker.clone(), name.clone());
+        let mut config = StreamableHttpServerConfig::default();
+        config.allowed_hosts = settings.allowed_hosts.clone();
+        let service = StreamableHttpService::new(
+            move || {
+                Ok(Proxy::new(
+                    server.clone(),
+                    upstream.clone(),
+                    gate.clone(),
+                    masker.clone(),
+                ))
+            },
+            Arc::new(LocalSessionManager::default()),
+            config,
+        );
+        router = router.nest_service(&format!("/mcp/{name}"), service);
+    }
+    router.layer(middleware::from_fn_with_state(gateway, authenticate))
+}
+
+/// Bearer auth: the caller rides on the request to the proxy.
+async fn authenticate(
+    State(gateway): State<Gateway>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    match gateway.authenticate(header.as_deref()).await {
+        Ok(caller) => {
+            request.extensions_mut().insert::<Caller>(caller);
+            next.run(request).await
+        }
+        Err(e) => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            axum::Json(json!({
+                "jsonrpc": "2.0",
+                "id": null,
+                "error": { "code": -32001, "message": e.to_string() },
+            })),
+        )
+            .into_response(),
+    }
+}
+
+struct GatewayGate {
+    gateway: Gateway,
+    hold: Duration,
+}
+
+impl Gate for GatewayGate {
+    fn check<'a>(&'a self, caller: &'a Caller, call: ToolCall) -> BoxFuture<'a, GateVerdict> {
+        Box::pin(async move {
+            let request = CheckRequest {
+                target: call.server.clone(),
+                payload: Payload::McpTool(McpPayload {
+                    server: call.server.clone(),
+                    tool: call.tool.clone(),
+                    arguments: call.arguments,
+                }),
+                reason: call.reason,
+                trace_id: None,
+            };
+            let outcome = match self.gateway.check(caller, request, Some(self.hold)).await {
+                Ok(o) => o,
+                Err(e) => {
+                    return GateVerdict::Refuse(format!("signoff could not decide this call: {e}"))
+                }
+            };
+            match outcome.verdict {
+                CheckVerdict::Allow => GateVerdict::Allow {
+                    mask_results: self.gateway.results_masked(&call.server),
+                },
+                CheckVerdict::Deny { reason } => {
+                    GateVerdict::Refuse(format!("signoff denied this call: {reason}"))
+                }
+                CheckVerdict::Pending => GateVerdict::Refuse(match outcome.approval {
+                    Some(a) => {
+                        let who = match a.requirement.reviewer_groups.as_slice() {
+                            [] => "a human other than you or your owner".to_owned(),
+                            groups => format!("someone in {}", groups.join(" or ")),
+                        };
+                        format!(
+                            "signoff: `{}` on `{}` needs {} approval(s) by {who}; still pending after {}. \
+                             Request {}: {}. Once it is approved, repeating this identical call runs it once.",
+                            call.tool,
+                            call.server,
+                            a.requirement.approvals,
+                            humantime::format_duration(self.hold),
+                            a.id,
+                            self.gateway.review_url(a.id),
+                        )
+                    }
+                    None => "signoff: this call is pending review".into(),
+                }),
+            }
+        })
+    }
+}

@@ -1,0 +1,306 @@
+//! The MCP front door with real clients and a real upstream: the official
+//! Python SDK on both sides (`tests/mcp/client.py`, `tests/mcp/upstream.py`),
+//! the real binary in between. `./test` installs the SDK and sets
+//! `SIGNOFF_TEST_PYTHON`.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{json, Value};
+use support::*;
+
+const POLICY: &str = r#"
+@id("echo-allowed")
+permit (principal, action == Action::"mcp_tool", resource)
+when { ["echo", "lookup_customer", "crash"].contains(context.mcp.tool) }
+unless { context.mcp.arguments like "*\"count\":3*" };
+
+@id("loud-echo-needs-approval")
+@approval("required")
+@approvals("1")
+@reviewers("reviewers")
+@ttl("1h")
+permit (principal, action == Action::"mcp_tool", resource)
+when { context.mcp.tool == "echo" && context.mcp.arguments like "*\"count\":3*" };
+
+@id("no-repo-deletes")
+@reason("deleting repositories is forbidden through signoff")
+forbid (principal, action == Action::"mcp_tool", resource)
+when { context.mcp.tool == "delete_repo" };
+"#;
+
+fn python() -> String {
+    std::env::var("SIGNOFF_TEST_PYTHON").unwrap_or_else(|_| {
+        panic!(
+            "SIGNOFF_TEST_PYTHON is not set: run the suite with ./test, which installs the MCP SDK"
+        )
+    })
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/mcp")
+        .join(name)
+}
+
+struct Setup {
+    server: Server,
+    agent: String,
+    reviewer: String,
+    _dir: tempfile::TempDir,
+}
+
+fn start(max_hold: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("policies")).unwrap();
+    std::fs::write(d.join("policies/mcp.cedar"), POLICY).unwrap();
+    let config = d.join("signoff.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+data_dir = "data"
+[policy]
+dir = "policies"
+[approvals]
+max_hold = "{max_hold}"
+[[users]]
+id = "rita"
+groups = ["reviewers"]
+[[users]]
+id = "olivia"
+groups = []
+[[agents]]
+name = "bot"
+owner = "olivia"
+[[targets]]
+name = "fixture"
+kind = "mcp"
+labels = {{ env = "test" }}
+command = [{python:?}, {upstream:?}]
+masking = {{ results = true }}
+"#,
+            python = python(),
+            upstream = fixture("upstream.py").to_str().unwrap(),
+        ),
+    )
+    .unwrap();
+    let key = |principal: &str| {
+        let out = run(
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "keys",
+                "create",
+                "--principal",
+                principal,
+            ],
+            d,
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let (agent, reviewer) = (key("agent:bot"), key("user:rita"));
+    let server = Server::with_config(d, &config);
+    Setup {
+        server,
+        agent,
+        reviewer,
+        _dir: dir,
+    }
+}
+
+fn spawn_client(s: &Setup, steps: Value) -> Child {
+    Command::new(python())
+        .arg(fixture("client.py"))
+        .arg(format!("{}/mcp/fixture", s.server.url))
+        .arg(&s.agent)
+        .arg(steps.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// One JSON line per step, after the `{"server": …}` greeting.
+fn results(child: Child) -> Vec<Value> {
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines.remove(0)["server"],
+        "fixture",
+        "the upstream's name passes through"
+    );
+    lines
+}
+
+fn client(s: &Setup, steps: Value) -> Vec<Value> {
+    results(spawn_client(s, steps))
+}
+
+fn approve(s: &Setup, id: &str) {
+    let (status, v) = s.server.post(
+        &format!("/v1/approvals/{id}/reviews"),
+        &s.reviewer,
+        &json!({"verdict": "approve", "comment": "ok"}),
+    );
+    assert_eq!(status, 200, "{v}");
+}
+
+#[test]
+fn allowed_calls_pass_through_denied_ones_explain_why_and_results_are_masked() {
+    let s = start("30s");
+    let r = client(
+        &s,
+        json!([
+            ["list"],
+            ["call", "echo", {"text": "hi", "count": 2}],
+            ["call", "delete_repo", {"name": "shop"}],
+            ["call", "lookup_customer", {"email": "alice@example.com"}],
+        ]),
+    );
+    assert_eq!(
+        r[0]["tools"],
+        json!(["crash", "delete_repo", "echo", "lookup_customer"])
+    );
+    assert_eq!(
+        r[1],
+        json!({"isError": false, "text": "hi hi", "progress": 0})
+    );
+    assert_eq!(r[2]["isError"], true);
+    assert!(
+        r[2]["text"]
+            .as_str()
+            .unwrap()
+            .contains("deleting repositories is forbidden"),
+        "{}",
+        r[2]
+    );
+    let masked = r[3]["text"].as_str().unwrap();
+    assert_eq!(r[3]["isError"], false);
+    assert!(
+        masked.contains("[EMAIL]") && masked.contains("[CREDIT_CARD]") && !masked.contains("alice"),
+        "{masked}"
+    );
+    // Every call is in the audit log with its arguments.
+    let (_, audit) = s.server.get("/v1/audit?limit=100", &s.reviewer);
+    let tools: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "action.decided")
+        .filter_map(|e| e["payload"]["tool"].as_str())
+        .collect();
+    assert_eq!(tools, ["echo", "delete_repo", "lookup_customer"], "{audit}");
+}
+
+#[test]
+fn a_held_call_completes_when_a_reviewer_approves() {
+    let s = start("60s");
+    let child = spawn_client(&s, json!([["call", "echo", {"text": "hi", "count": 3}]]));
+    let id = s.server.first_pending(&s.reviewer);
+    approve(&s, &id);
+    let r = results(child);
+    assert_eq!(r[0]["isError"], false, "{}", r[0]);
+    assert_eq!(r[0]["text"], "hi hi hi");
+    let (_, v) = s.server.get(&format!("/v1/approvals/{id}"), &s.reviewer);
+    assert_eq!(v["grant"]["uses"], 1, "{v}");
+}
+
+#[test]
+fn a_hold_that_runs_out_names_the_request_and_the_retry_uses_the_grant_once() {
+    let s = start("1s");
+    let call = json!(["call", "echo", {"text": "hi", "count": 3}]);
+    let r = client(&s, json!([call]));
+    let text = r[0]["text"].as_str().unwrap();
+    assert_eq!(r[0]["isError"], true);
+    let id = s.server.first_pending(&s.reviewer);
+    assert!(
+        text.contains(&id)
+            && text.contains("reviewers")
+            && text.contains(&format!("/v1/approvals/{id}"))
+            && text.contains("repeating this identical call runs it once"),
+        "{text}"
+    );
+    approve(&s, &id);
+    let changed = json!(["call", "echo", {"text": "ho", "count": 3}]);
+    let r = client(&s, json!([call, call, changed]));
+    assert_eq!(r[0]["text"], "hi hi hi", "{}", r[0]);
+    assert_eq!(r[1]["isError"], true, "the grant is used once: {}", r[1]);
+    assert_eq!(
+        r[2]["isError"], true,
+        "changed arguments need their own approval: {}",
+        r[2]
+    );
+    assert!(!r[2]["text"].as_str().unwrap().contains(&id), "{}", r[2]);
+}
+
+#[test]
+fn an_upstream_crash_is_a_clear_error_and_other_sessions_keep_working() {
+    let s = start("30s");
+    let r = client(
+        &s,
+        json!([["call", "crash", {}], ["call", "echo", {"text": "after"}]]),
+    );
+    assert!(
+        r[0].get("error").is_some() || r[0]["isError"] == true,
+        "{}",
+        r[0]
+    );
+    let r = client(&s, json!([["call", "echo", {"text": "fine"}]]));
+    assert_eq!(r[0]["text"], "fine", "{}", r[0]);
+}
+
+#[test]
+fn bad_requests_get_json_rpc_errors_and_no_key_gets_401() {
+    let s = start("30s");
+    let url = format!("{}/mcp/fixture", s.server.url);
+    let http = s.server.client();
+    let post = |body: &str, token: Option<&str>| {
+        let mut b = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body.to_owned());
+        if let Some(t) = token {
+            b = b.bearer_auth(t);
+        }
+        let r = b.send().unwrap();
+        (r.status().as_u16(), r.text().unwrap_or_default())
+    };
+    let (status, _) = post(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, None);
+    assert_eq!(status, 401);
+    // rmcp answers a body that is not JSON-RPC with 415 and the parse error.
+    let (status, body) = post("{not json", Some(&s.agent));
+    assert!(
+        (status == 400 || status == 415) && body.contains("deserialize"),
+        "{status} {body}"
+    );
+    let (status, body) = post(
+        r#"{"jsonrpc":"2.0","id":7,"method":"no/such/method"}"#,
+        Some(&s.agent),
+    );
+    assert!(status >= 400 || body.contains("-32601"), "{status} {body}");
+    let huge = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"{}"}}}}}}"#,
+        "x".repeat(8 << 20)
+    );
+    let (status, body) = post(&huge, Some(&s.agent));
+    assert!(status == 413 || status == 400, "{status} {body}");
+    // The server still answers.
+    let r = client(&s, json!([["call", "echo", {"text": "still here"}]]));
+    assert_eq!(r[0]["text"], "still here");
+}
