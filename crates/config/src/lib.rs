@@ -49,13 +49,21 @@ pub struct Config {
     pub mcp_upstreams: BTreeMap<String, McpUpstream>,
 }
 
-/// An upstream MCP server speaking on stdin/stdout; signoff starts one per
-/// agent session and holds its environment (credentials never reach agents).
+/// An upstream MCP server. signoff holds its environment and headers:
+/// credentials never reach agents.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct McpUpstream {
-    pub command: String,
-    pub args: Vec<String>,
-    pub env: BTreeMap<String, String>,
+pub enum McpUpstream {
+    /// Speaks on stdin/stdout; one process per agent session.
+    Stdio {
+        command: String,
+        args: Vec<String>,
+        env: BTreeMap<String, String>,
+    },
+    /// A streamable-HTTP endpoint.
+    Http {
+        url: String,
+        headers: BTreeMap<String, String>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -179,11 +187,70 @@ struct RawTarget {
     labels: BTreeMap<String, String>,
     #[serde(default)]
     masking: TargetMasking,
-    /// For `kind = "mcp"`: the upstream server's command and arguments.
+    /// For `kind = "mcp"`: the upstream server's command and arguments…
     #[serde(default)]
     command: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     env: BTreeMap<String, String>,
+    /// … or its streamable-HTTP URL and the headers to send.
+    #[serde(default)]
+    url: Option<Spanned<String>>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+}
+
+/// The upstream of an `mcp` target: exactly one of `command` and `url`, and
+/// neither on other kinds.
+fn mcp_upstream(
+    t: &RawTarget,
+    invalid: &dyn Fn(usize, String) -> ConfigError,
+) -> Result<Option<McpUpstream>, ConfigError> {
+    let name = t.name.get_ref();
+    if t.kind != "mcp" {
+        return match (&t.command, &t.url) {
+            (Some(c), _) => Err(invalid(
+                c.span().start,
+                format!(
+                    "`command` is only for `kind = \"mcp\"` targets, not `{}`",
+                    t.kind
+                ),
+            )),
+            (_, Some(u)) => Err(invalid(
+                u.span().start,
+                format!(
+                    "`url` is only for `kind = \"mcp\"` targets, not `{}`",
+                    t.kind
+                ),
+            )),
+            (None, None) => Ok(None),
+        };
+    }
+    match (&t.command, &t.url) {
+        (Some(command), None) => {
+            let Some((program, args)) = command.get_ref().split_first() else {
+                return Err(invalid(command.span().start, "`command` needs at least the program to run".into()));
+            };
+            Ok(Some(McpUpstream::Stdio {
+                command: program.clone(),
+                args: args.to_vec(),
+                env: t.env.clone(),
+            }))
+        }
+        (None, Some(url)) => {
+            if !(url.get_ref().starts_with("http://") || url.get_ref().starts_with("https://")) {
+                return Err(invalid(url.span().start, format!("`url` must start with http:// or https://, not `{}`", url.get_ref())));
+            }
+            Ok(Some(McpUpstream::Http {
+                url: url.get_ref().clone(),
+                headers: t.headers.clone(),
+            }))
+        }
+        (Some(_), Some(url)) => Err(invalid(url.span().start, format!("mcp target `{name}` has both `command` and `url`; keep one"))),
+        (None, None) => Err(invalid(
+            t.name.span().start,
+            format!("mcp target `{name}` needs `command = [\"program\", \"arg\", …]` or `url = \"https://…\"` for its upstream server"),
+        )),
+    }
 }
 
 impl Config {
@@ -330,39 +397,8 @@ impl Config {
                     format!("target `{}` is defined twice", t.name.get_ref()),
                 ));
             }
-            match (&t.command, t.kind == "mcp") {
-                (Some(command), true) => {
-                    let Some((program, args)) = command.get_ref().split_first() else {
-                        return Err(invalid(
-                            command.span().start,
-                            "`command` needs at least the program to run".into(),
-                        ));
-                    };
-                    mcp_upstreams.insert(
-                        t.name.get_ref().clone(),
-                        McpUpstream {
-                            command: program.clone(),
-                            args: args.to_vec(),
-                            env: t.env.clone(),
-                        },
-                    );
-                }
-                (None, true) => {
-                    return Err(invalid(
-                        t.name.span().start,
-                        format!(
-                            "mcp target `{}` needs `command = [\"program\", \"arg\", …]` to start its upstream server",
-                            t.name.get_ref()
-                        ),
-                    ))
-                }
-                (Some(command), false) => {
-                    return Err(invalid(
-                        command.span().start,
-                        format!("`command` is only for `kind = \"mcp\"` targets, not `{}`", t.kind),
-                    ))
-                }
-                (None, false) => {}
+            if let Some(upstream) = mcp_upstream(t, &invalid)? {
+                mcp_upstreams.insert(t.name.get_ref().clone(), upstream);
             }
             directory.targets.push(TargetEntry {
                 name: t.name.get_ref().clone(),
@@ -553,6 +589,42 @@ mod tests {
             c.directory.target("prod-shell").unwrap().masking,
             TargetMasking::default()
         );
+    }
+
+    #[test]
+    fn mcp_targets_name_their_upstream() {
+        let base = "[[targets]]\nname = \"gh\"\nkind = \"mcp\"\n";
+        let c = Config::parse(
+            &format!("{base}command = [\"npx\", \"server-github\"]\nenv = {{ TOKEN = \"t\" }}\n"),
+            Path::new("/x/signoff.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.mcp_upstreams["gh"],
+            McpUpstream::Stdio {
+                command: "npx".into(),
+                args: vec!["server-github".into()],
+                env: BTreeMap::from([("TOKEN".into(), "t".into())]),
+            }
+        );
+        let c = Config::parse(
+            &format!("{base}url = \"https://mcp.example.com/mcp\"\nheaders = {{ Authorization = \"Bearer x\" }}\n"),
+            Path::new("/x/signoff.toml"),
+        )
+        .unwrap();
+        assert!(
+            matches!(&c.mcp_upstreams["gh"], McpUpstream::Http { url, .. } if url == "https://mcp.example.com/mcp")
+        );
+        let (line, _, message) = err(base);
+        assert_eq!(line, 2);
+        assert!(message.contains("needs `command"), "{message}");
+        let (_, _, message) = err(&format!("{base}command = []\n"));
+        assert!(message.contains("at least the program"), "{message}");
+        let (_, _, message) = err(&format!("{base}url = \"ftp://x\"\n"));
+        assert!(message.contains("http://"), "{message}");
+        let (_, _, message) =
+            err("[[targets]]\nname = \"db\"\nkind = \"postgres\"\ncommand = [\"x\"]\n");
+        assert!(message.contains("only for `kind = \"mcp\"`"), "{message}");
     }
 
     #[test]

@@ -13,3 +13,32 @@ mod upstream;
 
 pub use proxy::{BoxFuture, Gate, GateVerdict, Proxy, ToolCall, REASON_META};
 pub use upstream::{Upstream, UpstreamError};
+
+use rmcp::ServiceExt;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    #[error("the MCP session on stdio failed: {0}")]
+    Session(String),
+}
+
+/// `signoff mcp --server NAME`: MCP on stdin/stdout, relayed to the signoff
+/// server's `/mcp/NAME` with the agent's key. The server gates; the agent's
+/// MCP config just runs this command.
+pub async fn bridge_stdio(server: &str, base_url: &str, token: &str) -> Result<(), BridgeError> {
+    let upstream = Upstream::Http {
+        url: format!("{}/mcp/{server}", base_url.trim_end_matches('/')),
+        bearer: Some(token.to_owned()),
+        headers: Default::default(),
+    };
+    let proxy = Proxy::new(server.to_owned(), upstream, None, None);
+    let running = proxy
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|e| BridgeError::Session(e.to_string()))?;
+    running
+        .waiting()
+        .await
+        .map_err(|e| BridgeError::Session(e.to_string()))?;
+    Ok(())
+}

@@ -57,7 +57,8 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 pub struct Proxy {
     server: String,
     upstream: Upstream,
-    gate: Arc<dyn Gate>,
+    /// `None` forwards every call: for a bridge whose far end gates.
+    gate: Option<Arc<dyn Gate>>,
     masker: Option<Arc<signoff_mask::Masker>>,
     conn: OnceCell<RunningService<RoleClient, ()>>,
 }
@@ -66,7 +67,7 @@ impl Proxy {
     pub fn new(
         server: String,
         upstream: Upstream,
-        gate: Arc<dyn Gate>,
+        gate: Option<Arc<dyn Gate>>,
         masker: Option<Arc<signoff_mask::Masker>>,
     ) -> Proxy {
         Proxy {
@@ -172,6 +173,15 @@ impl ServerHandler for Proxy {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        let Some(gate) = &self.gate else {
+            let result = self
+                .upstream()
+                .await?
+                .call_tool(request)
+                .await
+                .map_err(|e| self.upstream_error(e))?;
+            return Ok(result.into());
+        };
         let caller = caller(&context)?;
         let call = ToolCall {
             server: self.server.clone(),
@@ -184,7 +194,7 @@ impl ServerHandler for Proxy {
                 .map(str::to_owned),
         };
         let verdict = {
-            let check = self.gate.check(&caller, call);
+            let check = gate.check(&caller, call);
             match context.meta.get_progress_token() {
                 None => check.await,
                 Some(token) => {

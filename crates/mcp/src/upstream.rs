@@ -2,8 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use http::{HeaderName, HeaderValue};
 use rmcp::service::RunningService;
-use rmcp::transport::TokioChildProcess;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
 
 /// An upstream MCP server, as configured for a target.
@@ -14,6 +16,13 @@ pub enum Upstream {
         command: String,
         args: Vec<String>,
         env: BTreeMap<String, String>,
+    },
+    /// A streamable-HTTP endpoint. The headers (credentials) stay here.
+    Http {
+        url: String,
+        /// `Bearer` token, sent as `Authorization`.
+        bearer: Option<String>,
+        headers: BTreeMap<String, String>,
     },
 }
 
@@ -26,6 +35,8 @@ pub enum UpstreamError {
     },
     #[error("the upstream did not complete the MCP handshake: {0}")]
     Handshake(String),
+    #[error("header `{name}` is not a valid HTTP header")]
+    Header { name: String },
 }
 
 impl Upstream {
@@ -41,6 +52,26 @@ impl Upstream {
                         source,
                     })?;
                 ().serve(transport)
+                    .await
+                    .map_err(|e| UpstreamError::Handshake(e.to_string()))
+            }
+            Upstream::Http {
+                url,
+                bearer,
+                headers,
+            } => {
+                // reqwest is built without a default TLS provider; ring is ours.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
+                config.auth_header = bearer.clone();
+                for (name, value) in headers {
+                    let bad = || UpstreamError::Header { name: name.clone() };
+                    config.custom_headers.insert(
+                        HeaderName::try_from(name.as_str()).map_err(|_| bad())?,
+                        HeaderValue::try_from(value.as_str()).map_err(|_| bad())?,
+                    );
+                }
+                ().serve(StreamableHttpClientTransport::from_config(config))
                     .await
                     .map_err(|e| UpstreamError::Handshake(e.to_string()))
             }

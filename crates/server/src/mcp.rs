@@ -38,10 +38,13 @@ pub fn routes(gateway: Gateway, settings: McpSettings) -> Router {
     });
     let mut router = Router::new();
     for (name, up) in settings.upstreams {
-        let upstream = Upstream::Stdio {
-            command: up.command,
-            args: up.args,
-            env: up.env,
+        let upstream = match up {
+            McpUpstream::Stdio { command, args, env } => Upstream::Stdio { command, args, env },
+            McpUpstream::Http { url, headers } => Upstream::Http {
+                url,
+                bearer: None,
+                headers,
+            },
         };
         let (gate, masker, server) = (gate.clone(), settings.masker.clone(), name.clone());
         let mut config = StreamableHttpServerConfig::default();
@@ -51,7 +54,7 @@ pub fn routes(gateway: Gateway, settings: McpSettings) -> Router {
                 Ok(Proxy::new(
                     server.clone(),
                     upstream.clone(),
-                    gate.clone(),
+                    Some(gate.clone()),
                     masker.clone(),
                 ))
             },

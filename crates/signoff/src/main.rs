@@ -62,6 +62,8 @@ enum Command {
     Audit(cmd::audit::Command),
     /// Mask PII and secrets in stdin, line by line, to stdout.
     Mask(cmd::mask::Args),
+    /// Serve an MCP target on stdio for an agent's MCP config; signoff gates every call.
+    Mcp(cmd::mcp::Args),
     /// Agent hooks: gate an agent's tool calls through signoff.
     #[command(subcommand)]
     Hook(cmd::hook::Command),
@@ -97,6 +99,7 @@ fn main() -> ExitCode {
             Command::Keys(c) => cmd::keys::run(cli.config, c).await,
             Command::Mask(args) => cmd::mask::run(args),
             Command::Hook(c) => cmd::hook::run(cli.config, c).await,
+            Command::Mcp(args) => cmd::mcp::run(cli.config, args).await,
         }
     });
     match result {

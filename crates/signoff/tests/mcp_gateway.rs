@@ -304,3 +304,55 @@ fn bad_requests_get_json_rpc_errors_and_no_key_gets_401() {
     let r = client(&s, json!([["call", "echo", {"text": "still here"}]]));
     assert_eq!(r[0]["text"], "still here");
 }
+
+#[test]
+fn signoff_mcp_serves_a_target_on_stdio_and_the_server_still_gates() {
+    let s = start("60s");
+    let stdio = format!("stdio:{BIN}:fixture:{}", s.server.url);
+    let child = Command::new(python())
+        .arg(fixture("client.py"))
+        .arg(&stdio)
+        .arg(&s.agent)
+        .arg(
+            json!([
+                ["list"],
+                ["call", "echo", {"text": "via stdio"}],
+                ["call", "delete_repo", {"name": "shop"}],
+                ["call", "echo", {"text": "held", "count": 3}],
+            ])
+            .to_string(),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = s.server.first_pending(&s.reviewer);
+    approve(&s, &id);
+    let r = results(child);
+    assert_eq!(
+        r[0]["tools"],
+        json!(["crash", "delete_repo", "echo", "lookup_customer"])
+    );
+    assert_eq!(r[1]["text"], "via stdio", "{}", r[1]);
+    assert_eq!(r[2]["isError"], true, "{}", r[2]);
+    assert_eq!(r[3]["text"], "held held held", "{}", r[3]);
+}
+
+#[test]
+fn signoff_mcp_with_a_bad_key_fails_the_handshake_clearly() {
+    let s = start("30s");
+    let out = Command::new(python())
+        .arg(fixture("client.py"))
+        .arg(format!("stdio:{BIN}:fixture:{}", s.server.url))
+        .arg("so_not_a_key")
+        .arg("[]")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("fixture"), "{text}");
+}

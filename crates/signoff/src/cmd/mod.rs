@@ -6,4 +6,5 @@ pub mod hook;
 pub mod init;
 pub mod keys;
 pub mod mask;
+pub mod mcp;
 pub mod serve;

@@ -1,40 +1,53 @@
 """Drives signoff's /mcp/{name} endpoint with the official Python MCP SDK.
 
 usage: client.py URL TOKEN STEPS_JSON
-STEPS_JSON is a list of ["list"] or ["call", tool, arguments, meta?]. Prints
+URL is the /mcp/{name} endpoint, or `stdio:BIN:NAME:SIGNOFF_URL` to run
+`BIN mcp --server NAME` and speak stdio to it. STEPS_JSON is a list of ["list"] or ["call", tool, arguments, meta?]. Prints
 one JSON object per step: tool names, or {isError, text}, or {error}.
 """
-import asyncio, json, sys
+import asyncio, json, os, sys
 
-from mcp import ClientSession
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 
-async def main(url, token, steps):
+def transport(url, token):
+    if url.startswith("stdio:"):
+        _, binary, name, base = url.split(":", 3)
+        params = StdioServerParameters(
+            command=binary,
+            args=["mcp", "--server", name],
+            env={"SIGNOFF_URL": base, "SIGNOFF_TOKEN": token, "PATH": os.environ.get("PATH", "")},
+        )
+        return stdio_client(params)
     http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
-    async with http:
-        async with streamable_http_client(url, http_client=http) as (read, write, *_):
-            async with ClientSession(read, write) as session:
-                init = await session.initialize()
-                print(json.dumps({"server": init.server_info.name}), flush=True)
-                for step in steps:
-                    try:
-                        if step[0] == "list":
-                            tools = await session.list_tools()
-                            print(json.dumps({"tools": sorted(t.name for t in tools.tools)}), flush=True)
-                        else:
-                            _, tool, args = step[:3]
-                            progress = []
+    return streamable_http_client(url, http_client=http)
 
-                            async def on_progress(p, total, message):
-                                progress.append(message)
 
-                            r = await session.call_tool(tool, args, progress_callback=on_progress)
-                            text = "".join(c.text for c in r.content if getattr(c, "type", "") == "text")
-                            print(json.dumps({"isError": r.is_error, "text": text, "progress": len(progress)}), flush=True)
-                    except Exception as e:  # the step's error, not the run's
-                        print(json.dumps({"error": f"{type(e).__name__}: {e}"}), flush=True)
+async def main(url, token, steps):
+    async with transport(url, token) as (read, write, *_):
+        async with ClientSession(read, write) as session:
+            init = await session.initialize()
+            print(json.dumps({"server": init.server_info.name}), flush=True)
+            for step in steps:
+                try:
+                    if step[0] == "list":
+                        tools = await session.list_tools()
+                        print(json.dumps({"tools": sorted(t.name for t in tools.tools)}), flush=True)
+                    else:
+                        _, tool, args = step[:3]
+                        progress = []
+
+                        async def on_progress(p, total, message):
+                            progress.append(message)
+
+                        r = await session.call_tool(tool, args, progress_callback=on_progress)
+                        text = "".join(c.text for c in r.content if getattr(c, "type", "") == "text")
+                        print(json.dumps({"isError": r.is_error, "text": text, "progress": len(progress)}), flush=True)
+                except Exception as e:  # the step's error, not the run's
+                    print(json.dumps({"error": f"{type(e).__name__}: {e}"}), flush=True)
 
 
 asyncio.run(main(sys.argv[1], sys.argv[2], json.loads(sys.argv[3])))
