@@ -64,6 +64,9 @@ enum Command {
     Mask(cmd::mask::Args),
     /// Serve an MCP target on stdio for an agent's MCP config; signoff gates every call.
     Mcp(cmd::mcp::Args),
+    /// OpenAI Responses API: answer MCP approval requests with signoff's decision.
+    #[command(subcommand)]
+    Openai(cmd::openai::Command),
     /// Agent hooks: gate an agent's tool calls through signoff.
     #[command(subcommand)]
     Hook(cmd::hook::Command),
@@ -100,6 +103,7 @@ fn main() -> ExitCode {
             Command::Mask(args) => cmd::mask::run(args),
             Command::Hook(c) => cmd::hook::run(cli.config, c).await,
             Command::Mcp(args) => cmd::mcp::run(cli.config, args).await,
+            Command::Openai(c) => cmd::openai::run(cli.config, c).await,
         }
     });
     match result {

@@ -356,3 +356,44 @@ fn signoff_mcp_with_a_bad_key_fails_the_handshake_clearly() {
     );
     assert!(text.contains("fixture"), "{text}");
 }
+
+#[test]
+fn openai_approval_requests_are_answered_with_signoffs_decision() {
+    let s = start("30s");
+    let items = json!([
+        {"type": "mcp_approval_request", "id": "mcpr_a", "server_label": "fixture", "name": "echo", "arguments": "{\"text\":\"hi\"}"},
+        {"type": "mcp_approval_request", "id": "mcpr_b", "server_label": "fixture", "name": "delete_repo", "arguments": "{\"name\":\"shop\"}"},
+        {"type": "mcp_approval_request", "id": "mcpr_c", "server_label": "fixture", "name": "echo", "arguments": "{\"text\":\"hi\",\"count\":3}"},
+    ]);
+    let mut child = Command::new(BIN)
+        .args(["openai", "approve", "--wait", "1s"])
+        .env("SIGNOFF_URL", &s.server.url)
+        .env("SIGNOFF_TOKEN", &s.agent)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(items.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let answers: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let a = |i: usize| &answers[i];
+    assert_eq!(a(0)["type"], "mcp_approval_response");
+    assert_eq!(a(0)["approval_request_id"], "mcpr_a");
+    assert_eq!(a(0)["approve"], true, "{answers}");
+    assert_eq!(a(1)["approve"], false);
+    assert!(
+        a(1)["reason"].as_str().unwrap().contains("forbidden"),
+        "{answers}"
+    );
+    assert_eq!(a(2)["approve"], false);
+    let id = s.server.first_pending(&s.reviewer);
+    assert!(a(2)["reason"].as_str().unwrap().contains(&id), "{answers}");
+}

@@ -7,4 +7,5 @@ pub mod init;
 pub mod keys;
 pub mod mask;
 pub mod mcp;
+pub mod openai;
 pub mod serve;
