@@ -40,6 +40,16 @@ impl Decider {
         self.engine.policy_count()
     }
 
+    /// See [`PolicyEngine::tool_always_denied`].
+    pub fn tool_always_denied(
+        &self,
+        principal: &signoff_core::Principal,
+        target: &str,
+        tool: &str,
+    ) -> bool {
+        self.engine.tool_always_denied(principal, target, tool)
+    }
+
     pub fn evaluate(&self, action: &Action, reason: &str, now: OffsetDateTime) -> Evaluation {
         let classification = signoff_classify::classify(&action.payload);
         let decision = self.engine.decide(&DecisionRequest {

@@ -199,6 +199,13 @@ impl Gateway {
         }
     }
 
+    /// Whether policy denies every call of MCP `tool` on `target` by `caller`.
+    pub fn tool_always_denied(&self, caller: &Caller, target: &str, tool: &str) -> bool {
+        self.inner
+            .decider
+            .tool_always_denied(&caller.principal, target, tool)
+    }
+
     /// Whether what `target` returns (tool results, rows) is to be masked.
     pub fn results_masked(&self, target: &str) -> bool {
         let directory = self.inner.decider.directory();

@@ -46,6 +46,10 @@ pub enum GateVerdict {
 /// Decides tool calls; the gateway implements it. May hold (pending review).
 pub trait Gate: Send + Sync + 'static {
     fn check<'a>(&'a self, caller: &'a Caller, call: ToolCall) -> BoxFuture<'a, GateVerdict>;
+
+    /// Whether `tool` is denied to `caller` whatever its arguments; such
+    /// tools are left out of `tools/list`.
+    fn hides(&self, caller: &Caller, server: &str, tool: &str) -> bool;
 }
 
 /// The `_meta` key for the caller's reason on `tools/call`.
@@ -159,13 +163,20 @@ impl ServerHandler for Proxy {
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
-        _: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        self.upstream()
+        let mut list = self
+            .upstream()
             .await?
             .list_tools(request)
             .await
-            .map_err(|e| self.upstream_error(e))
+            .map_err(|e| self.upstream_error(e))?;
+        if let Some(gate) = &self.gate {
+            let caller = caller(&context)?;
+            list.tools
+                .retain(|t| !gate.hides(&caller, &self.server, &t.name));
+        }
+        Ok(list)
     }
 
     async fn call_tool(

@@ -224,6 +224,52 @@ impl PolicyEngine {
             .is_authorized(request, &self.policies, &self.entities)
     }
 
+    /// Whether every `mcp_tool` call of `tool` on `target` by `principal` is
+    /// denied, whatever its arguments, reason or time: a forbid that holds
+    /// regardless, or no permit that could hold. Partial evaluation with only
+    /// the server and tool known decides it. `tools/list` hides such tools.
+    pub fn tool_always_denied(&self, principal: &Principal, target: &str, tool: &str) -> bool {
+        use cedar_policy::{Context, RestrictedExpression as R};
+        let Some(resource) = self.targets.get(target) else {
+            return true;
+        };
+        let unknown = |name: &str| R::new_unknown(name);
+        let mcp = R::new_record([
+            ("server".to_owned(), R::new_string(target.to_owned())),
+            ("tool".to_owned(), R::new_string(tool.to_owned())),
+            ("argument_names".to_owned(), unknown("argument_names")),
+            ("arguments".to_owned(), unknown("arguments")),
+        ]);
+        let Ok(mcp) = mcp else { return false };
+        let pairs = [
+            ("effects", unknown("effects")),
+            ("summary", unknown("summary")),
+            ("reason", unknown("reason")),
+            ("on_behalf_of", unknown("on_behalf_of")),
+            ("now", unknown("now")),
+            ("mcp", mcp),
+        ]
+        .map(|(k, v)| (k.to_owned(), v));
+        let Ok(context) = Context::from_pairs(pairs) else {
+            return false;
+        };
+        let action = self.actions[ActionKind::ALL
+            .iter()
+            .position(|k| *k == ActionKind::McpTool)
+            .unwrap_or(0)]
+        .clone();
+        let request = Request::builder()
+            .principal(principal_uid(principal))
+            .action(action)
+            .resource(resource.clone())
+            .context(context)
+            .build();
+        let response =
+            self.authorizer
+                .is_authorized_partial(&request, &self.policies, &self.entities);
+        response.decision() == Some(cedar_policy::Decision::Deny)
+    }
+
     /// Like [`PolicyEngine::decide`] without slicing: every policy is evaluated.
     /// The differential tests hold the two equal.
     #[doc(hidden)]

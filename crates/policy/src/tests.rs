@@ -360,3 +360,41 @@ fn slicing_never_changes_a_decision() {
     }
     assert!(compared > 7000);
 }
+
+#[test]
+fn tools_denied_in_every_context_are_found_by_partial_evaluation() {
+    let forbids = r#"
+@id("no-repo-deletes")
+forbid (principal, action == Action::"mcp_tool", resource)
+when { context.mcp.tool == "delete_repo" };
+@id("no-prod-pushes")
+forbid (principal, action == Action::"mcp_tool", resource)
+when { context.mcp.tool == "push" && context.mcp.arguments like "*prod*" };
+"#;
+    let e = engine(&[("mcp.cedar", forbids)]).unwrap();
+    let bot = Principal::Agent("bot".into());
+    assert!(e.tool_always_denied(&bot, "shell", "delete_repo"));
+    assert!(
+        !e.tool_always_denied(&bot, "shell", "push"),
+        "denied only for some arguments"
+    );
+    assert!(
+        !e.tool_always_denied(&bot, "shell", "echo"),
+        "approval is possible"
+    );
+    assert!(
+        e.tool_always_denied(&bot, "nowhere", "echo"),
+        "unknown target"
+    );
+    // Without any permit for MCP tools, every tool is denied.
+    let only = PolicyEngine::load(
+        &[PolicySource {
+            name: "reads.cedar".into(),
+            text: r#"permit (principal, action == Action::"sql", resource);"#.into(),
+        }],
+        &directory(),
+        ApprovalDefaults::default(),
+    )
+    .unwrap();
+    assert!(only.tool_always_denied(&bot, "shell", "echo"));
+}

@@ -101,6 +101,10 @@ struct GatewayGate {
 }
 
 impl Gate for GatewayGate {
+    fn hides(&self, caller: &Caller, server: &str, tool: &str) -> bool {
+        self.gateway.tool_always_denied(caller, server, tool)
+    }
+
     fn check<'a>(&'a self, caller: &'a Caller, call: ToolCall) -> BoxFuture<'a, GateVerdict> {
         Box::pin(async move {
             let request = CheckRequest {

@@ -174,7 +174,8 @@ fn allowed_calls_pass_through_denied_ones_explain_why_and_results_are_masked() {
     );
     assert_eq!(
         r[0]["tools"],
-        json!(["crash", "delete_repo", "echo", "lookup_customer"])
+        json!(["crash", "echo", "lookup_customer"]),
+        "delete_repo is forbidden whatever its arguments, so it is not listed"
     );
     assert_eq!(
         r[1],
@@ -329,10 +330,7 @@ fn signoff_mcp_serves_a_target_on_stdio_and_the_server_still_gates() {
     let id = s.server.first_pending(&s.reviewer);
     approve(&s, &id);
     let r = results(child);
-    assert_eq!(
-        r[0]["tools"],
-        json!(["crash", "delete_repo", "echo", "lookup_customer"])
-    );
+    assert_eq!(r[0]["tools"], json!(["crash", "echo", "lookup_customer"]));
     assert_eq!(r[1]["text"], "via stdio", "{}", r[1]);
     assert_eq!(r[2]["isError"], true, "{}", r[2]);
     assert_eq!(r[3]["text"], "held held held", "{}", r[3]);
