@@ -2,10 +2,12 @@
 # Runs every signoff benchmark beside its baseline in one go and prints the ratios.
 #
 #   bench/run.sh            all of them (about 3 minutes)
-#   bench/run.sh decide     one section: decide | audit | wake | api | mask
+#   bench/run.sh decide     one section: decide | audit | wake | api | mask | mcp
 #
 # The mask section compares with Presidio when PRESIDIO_PYTHON names a Python
 # with presidio-analyzer and presidio-anonymizer installed (see bench/mask.py).
+#
+# The mcp section needs the MCP Python SDK that ./test installs (target/test-venv).
 #
 # Needs: wrk (Debian package `wrk`; installed here if missing and apt works).
 # Figures land in bench/out/ and are summarised in bench/RESULTS.md by hand.
@@ -79,4 +81,64 @@ if want mask; then
   else
     echo "  (set PRESIDIO_PYTHON to run Presidio beside it)"
   fi
+fi
+
+if want mcp; then
+  echo "== mcp: allowed tools/call round trip, direct to the upstream vs through signoff"
+  py="${SIGNOFF_TEST_PYTHON:-$PWD/target/test-venv/bin/python}"
+  "$py" -c "import mcp" 2>/dev/null || { echo "  run ./test once first: it installs the MCP SDK"; exit 1; }
+  cargo build -q --release -p signoff
+  cargo bench -q -p signoff-mcp --bench roundtrip --no-run 2>/dev/null
+  bench_bin=$(ls -t target/release/deps/roundtrip-* | grep -v '\.d$' | head -1)
+  dir=$(mktemp -d)
+  up_port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+  so_port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+  "$py" crates/signoff/tests/mcp/upstream.py --http "$up_port" >"$dir/upstream.log" 2>&1 &
+  up_pid=$!
+  mkdir -p "$dir/policies"
+  cat >"$dir/policies/bench.cedar" <<'CEDAR'
+@id("echo-allowed")
+permit (principal, action == Action::"mcp_tool", resource)
+when { context.mcp.tool == "echo" && context.mcp.arguments like "*ping*" };
+CEDAR
+  cat >"$dir/signoff.toml" <<TOML
+[server]
+data_dir = "data"
+[policy]
+dir = "policies"
+[[users]]
+id = "olivia"
+groups = []
+[[agents]]
+name = "bench"
+owner = "olivia"
+[[targets]]
+name = "upstream"
+kind = "mcp"
+url = "http://127.0.0.1:$up_port/mcp"
+TOML
+  token=$(target/release/signoff --config "$dir/signoff.toml" keys create --principal agent:bench)
+  SIGNOFF_LOG=warn target/release/signoff --config "$dir/signoff.toml" serve --listen "127.0.0.1:$so_port" 2>"$dir/serve.log" &
+  so_pid=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$so_port/healthz" >/dev/null && curl -s -o /dev/null "http://127.0.0.1:$up_port/mcp" && break; sleep 0.1; done
+  MCP_BENCH_URL="http://127.0.0.1:$up_port/mcp" "$bench_bin" >bench/out/mcp-direct.txt
+  MCP_BENCH_URL="http://127.0.0.1:$so_port/mcp/upstream" MCP_BENCH_TOKEN="$token" "$bench_bin" >bench/out/mcp-signoff.txt
+  kill $so_pid $up_pid 2>/dev/null; wait $so_pid $up_pid 2>/dev/null || true
+  python3 - <<'PY'
+import re
+def read(path):
+    out = {}
+    for line in open(path):
+        m = re.match(r"clients=(\d+) calls=(\d+) p50_us=(\d+) p99_us=(\d+)", line)
+        if m:
+            out[int(m[1])] = (int(m[3]), int(m[4]))
+    return out
+d, s = read("bench/out/mcp-direct.txt"), read("bench/out/mcp-signoff.txt")
+for c in sorted(d):
+    (dp50, dp99), (sp50, sp99) = d[c], s[c]
+    print(f"  {c:>2} clients: direct p50 {dp50/1000:.2f} ms p99 {dp99/1000:.2f} ms | "
+          f"signoff p50 {sp50/1000:.2f} ms p99 {sp99/1000:.2f} ms | added p99 {(sp99-dp99)/1000:+.2f} ms, "
+          f"ratio p50 {sp50/dp50:.2f}x")
+PY
+  echo "  audit after the run: $(target/release/signoff audit verify --data-dir "$dir/data")"
 fi
