@@ -1,6 +1,7 @@
 //! One agent session: an MCP server facing the agent, a client facing the
 //! upstream, and the gate between them on `tools/call`.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,8 +11,8 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
     GetPromptResponse, InitializeRequestParams, InitializeResult, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ProgressNotificationParam, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
-    ServerConfig,
+    ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ServerCapabilities, ServerConfig,
 };
 use rmcp::service::{RequestContext, RunningService};
 use rmcp::{ErrorData as McpError, Peer, RoleClient, RoleServer, ServerHandler};
@@ -132,6 +133,12 @@ fn caller(context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
 }
 
 impl ServerHandler for Proxy {
+    /// The revisions with an `initialize` handshake, 2024-11-05 to 2025-11-25.
+    /// 2026-07-28 (stateless per-request envelope, tasks) is not offered yet.
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        Cow::Borrowed(ProtocolVersion::known_up_to(&ProtocolVersion::V_2025_11_25))
+    }
+
     fn get_info(&self) -> ServerConfig {
         // The upstream's capabilities, name and instructions, as the agent
         // would see them directly; the protocol version is negotiated here.
