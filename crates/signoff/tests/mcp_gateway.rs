@@ -83,9 +83,17 @@ kind = "mcp"
 labels = {{ env = "test" }}
 command = [{python:?}, {upstream:?}]
 masking = {{ results = true }}
+[[targets]]
+name = "everything"
+kind = "mcp"
+command = ["node", {everything:?}, "stdio"]
 "#,
             python = python(),
             upstream = fixture("upstream.py").to_str().unwrap(),
+            everything =
+                fixture("node_modules/@modelcontextprotocol/server-everything/dist/index.js")
+                    .to_str()
+                    .unwrap(),
         ),
     )
     .unwrap();
@@ -112,6 +120,54 @@ masking = {{ results = true }}
         reviewer,
         _dir: dir,
     }
+}
+
+/// The official SDK clients: Python (`client.py`) and TypeScript (`client.mjs`).
+#[derive(Clone, Copy)]
+enum Sdk {
+    Python,
+    TypeScript,
+}
+
+fn sdk_command(sdk: Sdk) -> Command {
+    match sdk {
+        Sdk::Python => {
+            let mut c = Command::new(python());
+            c.arg(fixture("client.py"));
+            c
+        }
+        Sdk::TypeScript => {
+            assert!(
+                fixture("node_modules/@modelcontextprotocol/sdk").exists(),
+                "run the suite with ./test, which installs the TypeScript MCP SDK"
+            );
+            let mut c = Command::new("node");
+            c.arg(fixture("client.mjs"));
+            c
+        }
+    }
+}
+
+fn sdk_results(sdk: Sdk, endpoint: &str, token: &str, steps: Value) -> Vec<Value> {
+    let child = sdk_command(sdk)
+        .arg(endpoint)
+        .arg(token)
+        .arg(steps.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 fn spawn_client(s: &Setup, steps: Value) -> Child {
@@ -394,4 +450,54 @@ fn openai_approval_requests_are_answered_with_signoffs_decision() {
     assert_eq!(a(2)["approve"], false);
     let id = s.server.first_pending(&s.reviewer);
     assert!(a(2)["reason"].as_str().unwrap().contains(&id), "{answers}");
+}
+
+#[test]
+fn the_typescript_sdk_works_over_http_and_stdio() {
+    let s = start("30s");
+    let steps = json!([
+        ["list"],
+        ["call", "echo", {"text": "from ts", "count": 2}],
+        ["call", "delete_repo", {"name": "shop"}],
+    ]);
+    for endpoint in [
+        format!("{}/mcp/fixture", s.server.url),
+        format!("stdio:{BIN}:fixture:{}", s.server.url),
+    ] {
+        let r = sdk_results(Sdk::TypeScript, &endpoint, &s.agent, steps.clone());
+        assert_eq!(r[0]["server"], "fixture", "{endpoint}");
+        assert_eq!(r[1]["tools"], json!(["crash", "echo", "lookup_customer"]));
+        assert_eq!(r[2]["text"], "from ts from ts", "{}", r[2]);
+        assert_eq!(r[3]["isError"], true, "{}", r[3]);
+    }
+}
+
+#[test]
+fn server_everything_from_npm_as_the_upstream() {
+    let s = start("30s");
+    for sdk in [Sdk::Python, Sdk::TypeScript] {
+        let r = sdk_results(
+            sdk,
+            &format!("{}/mcp/everything", s.server.url),
+            &s.agent,
+            json!([
+                ["list"],
+                ["call", "echo", {"message": "hello everything"}],
+                ["call", "get-sum", {"a": 1, "b": 2}],
+            ]),
+        );
+        let tools = r[1]["tools"].as_array().unwrap();
+        assert!(tools.contains(&json!("echo")), "{tools:?}");
+        assert!(
+            !tools.contains(&json!("get-sum")),
+            "no policy permits get-sum, so it is hidden: {tools:?}"
+        );
+        assert_eq!(r[2]["isError"], false, "{}", r[2]);
+        assert!(
+            r[2]["text"].as_str().unwrap().contains("hello everything"),
+            "{}",
+            r[2]
+        );
+        assert_eq!(r[3]["isError"], true, "{}", r[3]);
+    }
 }
