@@ -100,6 +100,19 @@ impl Proxy {
         Ok(conn.peer())
     }
 
+    /// Sends one request upstream, mapping its failure to a clear error.
+    async fn forward<'a, T, F>(
+        &'a self,
+        send: impl FnOnce(&'a Peer<RoleClient>) -> F,
+    ) -> Result<T, McpError>
+    where
+        F: Future<Output = Result<T, rmcp::ServiceError>>,
+    {
+        send(self.upstream().await?)
+            .await
+            .map_err(|e| self.upstream_error(e))
+    }
+
     fn upstream_error(&self, e: impl std::fmt::Display) -> McpError {
         McpError::internal_error(
             format!("upstream MCP server `{}` failed: {e}", self.server),
@@ -172,12 +185,7 @@ impl ServerHandler for Proxy {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let mut list = self
-            .upstream()
-            .await?
-            .list_tools(request)
-            .await
-            .map_err(|e| self.upstream_error(e))?;
+        let mut list = self.forward(|peer| peer.list_tools(request)).await?;
         if let Some(gate) = &self.gate {
             let caller = caller(&context)?;
             list.tools
@@ -192,13 +200,7 @@ impl ServerHandler for Proxy {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let Some(gate) = &self.gate else {
-            let result = self
-                .upstream()
-                .await?
-                .call_tool(request)
-                .await
-                .map_err(|e| self.upstream_error(e))?;
-            return Ok(result.into());
+            return Ok(self.forward(|peer| peer.call_tool(request)).await?.into());
         };
         let caller = caller(&context)?;
         let call = ToolCall {
@@ -241,12 +243,7 @@ impl ServerHandler for Proxy {
                 Ok(CallToolResult::error(vec![ContentBlock::text(text)]).into())
             }
             GateVerdict::Allow { mask_results } => {
-                let result = self
-                    .upstream()
-                    .await?
-                    .call_tool(request)
-                    .await
-                    .map_err(|e| self.upstream_error(e))?;
+                let result = self.forward(|peer| peer.call_tool(request)).await?;
                 Ok(match mask_results {
                     true => self.mask(result),
                     false => result,
@@ -261,11 +258,7 @@ impl ServerHandler for Proxy {
         request: Option<PaginatedRequestParams>,
         _: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        self.upstream()
-            .await?
-            .list_resources(request)
-            .await
-            .map_err(|e| self.upstream_error(e))
+        self.forward(|peer| peer.list_resources(request)).await
     }
 
     async fn list_resource_templates(
@@ -273,11 +266,8 @@ impl ServerHandler for Proxy {
         request: Option<PaginatedRequestParams>,
         _: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
-        self.upstream()
-            .await?
-            .list_resource_templates(request)
+        self.forward(|peer| peer.list_resource_templates(request))
             .await
-            .map_err(|e| self.upstream_error(e))
     }
 
     async fn read_resource(
@@ -285,12 +275,9 @@ impl ServerHandler for Proxy {
         request: ReadResourceRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        self.upstream()
-            .await?
-            .read_resource(request)
+        self.forward(|peer| peer.read_resource(request))
             .await
             .map(Into::into)
-            .map_err(|e| self.upstream_error(e))
     }
 
     async fn list_prompts(
@@ -298,11 +285,7 @@ impl ServerHandler for Proxy {
         request: Option<PaginatedRequestParams>,
         _: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        self.upstream()
-            .await?
-            .list_prompts(request)
-            .await
-            .map_err(|e| self.upstream_error(e))
+        self.forward(|peer| peer.list_prompts(request)).await
     }
 
     async fn get_prompt(
@@ -310,11 +293,8 @@ impl ServerHandler for Proxy {
         request: GetPromptRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        self.upstream()
-            .await?
-            .get_prompt(request)
+        self.forward(|peer| peer.get_prompt(request))
             .await
             .map(Into::into)
-            .map_err(|e| self.upstream_error(e))
     }
 }

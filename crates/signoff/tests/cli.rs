@@ -13,19 +13,7 @@ fn init(dir: &std::path::Path) -> std::path::PathBuf {
 
 /// Creates an API key for the init template's `agent:deploy-bot`, offline.
 fn deploy_bot_key(dir: &std::path::Path, config: &std::path::Path) -> String {
-    let out = run(
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "keys",
-            "create",
-            "--principal",
-            "agent:deploy-bot",
-        ],
-        dir,
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    create_key(dir, config, "agent:deploy-bot")
 }
 
 #[test]

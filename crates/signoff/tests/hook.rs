@@ -3,8 +3,7 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
 use serde_json::{json, Value};
 use support::*;
@@ -15,24 +14,9 @@ const READ: &str = include_str!("fixtures/claude-code/read.json");
 const MCP: &str = include_str!("fixtures/claude-code/mcp.json");
 
 fn spawn_hook(s: &Server, input: &str, extra: &[&str]) -> Child {
-    let mut child = Command::new(BIN)
-        .args(["hook", "claude-code", "--shell-target", "demo-shell"])
-        .args(extra)
-        .current_dir(&s.dir)
-        .env("SIGNOFF_URL", &s.url)
-        .env("SIGNOFF_TOKEN", s.agent())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child
+    let mut args = vec!["hook", "claude-code", "--shell-target", "demo-shell"];
+    args.extend_from_slice(extra);
+    spawn_with_stdin(&s.url, &s.agent(), &args, input)
 }
 
 /// The hook's answer: (permissionDecision, permissionDecisionReason), or
@@ -137,22 +121,12 @@ fn failures_deny_with_a_reason() {
     assert_eq!(decision, "deny");
     assert!(reason.contains("hook input"), "{reason}");
     // Unreachable server: fail closed.
-    let child = Command::new(BIN)
-        .args(["hook", "claude-code", "--shell-target", "demo-shell"])
-        .env("SIGNOFF_URL", format!("http://127.0.0.1:{}", free_port()))
-        .env("SIGNOFF_TOKEN", "sk_nothing")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = child;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(BASH.as_bytes())
-        .unwrap();
+    let child = spawn_with_stdin(
+        &format!("http://127.0.0.1:{}", free_port()),
+        "sk_nothing",
+        &["hook", "claude-code", "--shell-target", "demo-shell"],
+        BASH,
+    );
     let (decision, reason) = answer(child).unwrap();
     assert_eq!(decision, "deny");
     assert!(reason.contains("could not decide"), "{reason}");

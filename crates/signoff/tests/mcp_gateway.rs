@@ -97,21 +97,7 @@ command = ["node", {everything:?}, "stdio"]
         ),
     )
     .unwrap();
-    let key = |principal: &str| {
-        let out = run(
-            &[
-                "--config",
-                config.to_str().unwrap(),
-                "keys",
-                "create",
-                "--principal",
-                principal,
-            ],
-            d,
-        );
-        assert!(out.status.success(), "{}", text(&out));
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    };
+    let key = |principal: &str| create_key(d, &config, principal);
     let (agent, reviewer) = (key("agent:bot"), key("user:rita"));
     let server = Server::with_config(d, &config);
     Setup {
@@ -419,22 +405,12 @@ fn openai_approval_requests_are_answered_with_signoffs_decision() {
         {"type": "mcp_approval_request", "id": "mcpr_b", "server_label": "fixture", "name": "delete_repo", "arguments": "{\"name\":\"shop\"}"},
         {"type": "mcp_approval_request", "id": "mcpr_c", "server_label": "fixture", "name": "echo", "arguments": "{\"text\":\"hi\",\"count\":3}"},
     ]);
-    let mut child = Command::new(BIN)
-        .args(["openai", "approve", "--wait", "1s"])
-        .env("SIGNOFF_URL", &s.server.url)
-        .env("SIGNOFF_TOKEN", &s.agent)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(items.to_string().as_bytes())
-        .unwrap();
+    let child = spawn_with_stdin(
+        &s.server.url,
+        &s.agent,
+        &["openai", "approve", "--wait", "1s"],
+        &items.to_string(),
+    );
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let answers: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -253,6 +253,46 @@ pub fn run(args: &[&str], dir: &Path) -> Output {
         .unwrap()
 }
 
+/// Creates an API key offline for `principal` in the config at `config`.
+pub fn create_key(dir: &Path, config: &Path, principal: &str) -> String {
+    let out = run(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "keys",
+            "create",
+            "--principal",
+            principal,
+        ],
+        dir,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Starts the CLI against `url` with `token`, writes `input` to its stdin and
+/// closes it; read the answer with `wait_with_output`.
+pub fn spawn_with_stdin(url: &str, token: &str, args: &[&str], input: &str) -> Child {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("SIGNOFF_URL", url)
+        .env("SIGNOFF_TOKEN", token)
+        .env_remove("SIGNOFF_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child
+}
+
 pub fn text(o: &Output) -> String {
     format!(
         "{}{}",
