@@ -255,10 +255,17 @@ fn a_held_call_completes_when_a_reviewer_approves() {
     let s = start("60s");
     let child = spawn_client(&s, json!([["call", "echo", {"text": "hi", "count": 3}]]));
     let id = s.server.first_pending(&s.reviewer);
+    // Held past one progress interval (5 s): the client hears progress.
+    std::thread::sleep(std::time::Duration::from_secs(6));
     approve(&s, &id);
     let r = results(child);
     assert_eq!(r[0]["isError"], false, "{}", r[0]);
     assert_eq!(r[0]["text"], "hi hi hi");
+    assert!(
+        r[0]["progress"].as_u64().unwrap() >= 1,
+        "progress while held: {}",
+        r[0]
+    );
     let (_, v) = s.server.get(&format!("/v1/approvals/{id}"), &s.reviewer);
     assert_eq!(v["grant"]["uses"], 1, "{v}");
 }
@@ -321,8 +328,11 @@ fn bad_requests_get_json_rpc_errors_and_no_key_gets_401() {
         if let Some(t) = token {
             b = b.bearer_auth(t);
         }
-        let r = b.send().unwrap();
-        (r.status().as_u16(), r.text().unwrap_or_default())
+        match b.send() {
+            Ok(r) => (r.status().as_u16(), r.text().unwrap_or_default()),
+            // The server may refuse a huge body before it is all sent.
+            Err(e) => (0, e.to_string()),
+        }
     };
     let (status, _) = post(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, None);
     assert_eq!(status, 401);
@@ -342,7 +352,10 @@ fn bad_requests_get_json_rpc_errors_and_no_key_gets_401() {
         "x".repeat(8 << 20)
     );
     let (status, body) = post(&huge, Some(&s.agent));
-    assert!(status == 413 || status == 400, "{status} {body}");
+    assert!(
+        status == 413 || status == 400 || status == 0,
+        "{status} {body}"
+    );
     // The server still answers.
     let r = client(&s, json!([["call", "echo", {"text": "still here"}]]));
     assert_eq!(r[0]["text"], "still here");
