@@ -361,6 +361,33 @@ fn mask_streams_one_line_per_line_with_a_report() {
 }
 
 #[test]
+fn mask_refuses_a_line_longer_than_64_mib_and_keeps_what_came_before() {
+    use std::io::Write;
+    let mut child = std::process::Command::new(BIN)
+        .arg("mask")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(b"kept a@b.io\n");
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..70 {
+            if stdin.write_all(&chunk).is_err() {
+                break; // refused: the pipe closed
+            }
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("longer than 64 MiB"), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "kept [EMAIL]\n");
+}
+
+#[test]
 fn mask_answers_each_line_while_the_pipe_stays_open() {
     use std::io::{BufRead, BufReader, Write};
     let dir = tempfile::tempdir().unwrap();
