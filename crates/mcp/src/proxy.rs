@@ -135,6 +135,15 @@ impl Proxy {
     }
 }
 
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The authenticated caller the HTTP layer put on the request.
 fn caller(context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
     context
@@ -220,7 +229,7 @@ impl ServerHandler for Proxy {
                 Some(token) => {
                     // Tell the client the call is alive while a human decides.
                     let peer = context.peer.clone();
-                    let ticker = tokio::spawn(async move {
+                    let _ticker = AbortOnDrop(tokio::spawn(async move {
                         let mut n = 0u32;
                         loop {
                             tokio::time::sleep(PROGRESS_EVERY).await;
@@ -231,10 +240,10 @@ impl ServerHandler for Proxy {
                                 break;
                             }
                         }
-                    });
-                    let verdict = check.await;
-                    ticker.abort();
-                    verdict
+                    }));
+                    // INVARIANT: the ticker ends with this future, also when
+                    // the client cancels the call and rmcp drops it.
+                    check.await
                 }
             }
         };
