@@ -2,7 +2,7 @@
 //! `signoff mask` on any input: no panic, one output line per input line, and
 //! a masked text never longer than the input plus its labels.
 use libfuzzer_sys::fuzz_target;
-use signoff_mask::{LineMasker, MaskConfig, Masker};
+use signoff_mask::{LineFormat, LineMasker, MaskConfig, Masker};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
             let masked = masker.mask_json(&doc);
             assert!(serde_json::from_str::<serde_json::Value>(&masked.to_string()).is_ok());
         }
-        let mut lines = LineMasker::new(masker, false);
+        let mut lines = LineMasker::new(masker, LineFormat::Text);
         let mut out = String::new();
         let input: Vec<&str> = text.split('\n').collect();
         for line in &input {

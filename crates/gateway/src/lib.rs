@@ -208,21 +208,20 @@ impl Gateway {
 
     /// Whether what `target` returns (tool results, rows) is to be masked.
     pub fn results_masked(&self, target: &str) -> bool {
+        self.target_masking(target).results
+    }
+
+    fn audit_masked(&self, action: &Action) -> bool {
+        self.target_masking(&action.target).audit
+    }
+
+    /// An unknown target gets the defaults (audit masked).
+    fn target_masking(&self, target: &str) -> signoff_core::TargetMasking {
         let directory = self.inner.decider.directory();
         directory
             .target(target)
             .map(|t| t.masking)
             .unwrap_or_default()
-            .results
-    }
-
-    fn audit_masked(&self, action: &Action) -> bool {
-        let directory = self.inner.decider.directory();
-        directory
-            .target(&action.target)
-            .map(|t| t.masking)
-            .unwrap_or_default()
-            .audit
     }
 
     fn event(

@@ -8,7 +8,7 @@
 mod detectors;
 mod lines;
 
-pub use lines::LineMasker;
+pub use lines::{LineFormat, LineMasker};
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -437,21 +437,9 @@ impl Masker {
         out
     }
 
-    /// The validated value inside a match, if any.
+    /// The value to mask inside a match, widened to whole characters (ASCII
+    /// patterns can stop inside a multi-byte one), if its validator accepts it.
     fn validated(
-        &self,
-        c: &Compiled,
-        text: &str,
-        start: usize,
-        end: usize,
-    ) -> Option<(usize, usize)> {
-        self.value_span(c, text, start, end)
-            .filter(|&(s, e)| (c.validate)(&text[s..e]))
-    }
-
-    /// The byte range to mask inside a match, widened to whole characters
-    /// (ASCII patterns can stop inside a multi-byte one).
-    fn value_span(
         &self,
         c: &Compiled,
         text: &str,
@@ -471,7 +459,8 @@ impl Masker {
         if s >= e {
             return None;
         }
-        Some((char_floor(text, s), char_ceil(text, e)))
+        let (s, e) = (char_floor(text, s), char_ceil(text, e));
+        (c.validate)(&text[s..e]).then_some((s, e))
     }
 
     /// Writes the replacement for `value`; `label` is the detector's name in capitals.

@@ -12,18 +12,28 @@ use crate::{Masker, Report};
 const MAX_BLOCK_LINES: usize = 256;
 const PEM_LABEL: &str = "[PRIVATE_KEY]";
 
+/// How each input line is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineFormat {
+    /// Plain text.
+    Text,
+    /// A JSON document whose values are masked, keeping it valid JSON; a line
+    /// that is not JSON is masked as text.
+    Json,
+}
+
 pub struct LineMasker<'m> {
     masker: &'m Masker,
-    json: bool,
+    format: LineFormat,
     held: Vec<String>,
     pub report: Report,
 }
 
 impl<'m> LineMasker<'m> {
-    pub fn new(masker: &'m Masker, json: bool) -> LineMasker<'m> {
+    pub fn new(masker: &'m Masker, format: LineFormat) -> LineMasker<'m> {
         LineMasker {
             masker,
-            json,
+            format,
             held: Vec::new(),
             report: Report::new(),
         }
@@ -56,7 +66,7 @@ impl<'m> LineMasker<'m> {
     }
 
     fn one(&mut self, line: &str, out: &mut String) {
-        if self.json {
+        if self.format == LineFormat::Json {
             if let Ok(doc) = serde_json::from_str::<serde_json::Value>(line) {
                 let masked = self.masker.mask_json_counting(&doc, Some(&mut self.report));
                 out.push_str(&masked.to_string());
@@ -104,9 +114,9 @@ mod tests {
     use super::*;
     use crate::MaskConfig;
 
-    fn run(input: &[&str], json: bool) -> Vec<String> {
+    fn run(input: &[&str], format: LineFormat) -> Vec<String> {
         let m = Masker::new(&MaskConfig::default()).unwrap();
-        let mut lm = LineMasker::new(&m, json);
+        let mut lm = LineMasker::new(&m, format);
         let mut out = String::new();
         for l in input {
             lm.push(l, &mut out);
@@ -125,7 +135,7 @@ mod tests {
             "-----END RSA PRIVATE KEY-----",
             "done",
         ];
-        let out = run(&input, false);
+        let out = run(&input, LineFormat::Text);
         assert_eq!(out.len(), input.len());
         assert_eq!(out[0], "user [EMAIL]");
         assert!(
@@ -143,12 +153,15 @@ mod tests {
             "MIIEowIBAAKCAQEA",
             "q1w2e3r4",
         ];
-        assert_eq!(run(&input, false), vec!["[PRIVATE_KEY]"; 3]);
+        assert_eq!(run(&input, LineFormat::Text), vec!["[PRIVATE_KEY]"; 3]);
     }
 
     #[test]
     fn json_lines_stay_json() {
-        let out = run(&[r#"{"email":"a@b.io","n":1}"#, "not json a@b.io"], true);
+        let out = run(
+            &[r#"{"email":"a@b.io","n":1}"#, "not json a@b.io"],
+            LineFormat::Json,
+        );
         let v: serde_json::Value = serde_json::from_str(&out[0]).unwrap();
         assert_eq!(v["email"], "[EMAIL]");
         assert_eq!(out[1], "not json [EMAIL]");

@@ -39,6 +39,12 @@ pub struct Remote {
 
 impl Remote {
     pub fn client(&self, config_path: Option<&Path>) -> Result<Client> {
+        let (url, token) = self.endpoint(config_path)?;
+        Ok(Client::new(&url, &token)?)
+    }
+
+    /// The gateway's URL and the API key to present there.
+    pub fn endpoint(&self, config_path: Option<&Path>) -> Result<(String, String)> {
         let url = match &self.url {
             Some(u) => u.clone(),
             None => config(config_path, None)?.server.public_url,
@@ -47,7 +53,7 @@ impl Remote {
             .token
             .clone()
             .context("no API key: set SIGNOFF_TOKEN (or pass --token); `signoff keys create --principal user:ID` makes one")?;
-        Ok(Client::new(&url, &token)?)
+        Ok((url, token))
     }
 }
 

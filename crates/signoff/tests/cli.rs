@@ -11,6 +11,13 @@ fn init(dir: &std::path::Path) -> std::path::PathBuf {
     dir.join("signoff.toml")
 }
 
+/// Replaces `from` with `to` in the file at `path`.
+fn edit(path: &std::path::Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "`{from}` is not in {}", path.display());
+    std::fs::write(path, text.replace(from, to)).unwrap();
+}
+
 /// Creates an API key for the init template's `agent:deploy-bot`, offline.
 fn deploy_bot_key(dir: &std::path::Path, config: &std::path::Path) -> String {
     create_key(dir, config, "agent:deploy-bot")
@@ -61,12 +68,7 @@ fn serve_refuses_an_invalid_policy_naming_file_line_and_column() {
 fn serve_refuses_an_invalid_config_naming_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let config = init(dir.path());
-    let text0 = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text0.replace("owner = \"olivia\"", "owner = \"nobody\""),
-    )
-    .unwrap();
+    edit(&config, "owner = \"olivia\"", "owner = \"nobody\"");
     let out = run(&["--config", config.to_str().unwrap(), "serve"], dir.path());
     assert_eq!(out.status.code(), Some(1));
     let t = text(&out);
@@ -186,6 +188,11 @@ fn help_exists_for_every_command() {
         vec!["audit", "verify", "--help"],
         vec!["audit", "export", "--help"],
         vec!["keys", "create", "--help"],
+        vec!["cancel", "--help"],
+        vec!["mask", "--help"],
+        vec!["mcp", "--help"],
+        vec!["hook", "claude-code", "--help"],
+        vec!["openai", "approve", "--help"],
     ] {
         let out = run(&cmd, dir.path());
         assert!(
@@ -288,15 +295,9 @@ fn keys_audit_verify_export_work_offline_and_tampering_is_named() {
 fn an_unreviewed_request_expires_and_exec_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let config = init(dir.path());
-    let t = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        t.replace("default_ttl = \"1h\"", "default_ttl = \"2s\""),
-    )
-    .unwrap();
+    edit(&config, "default_ttl = \"1h\"", "default_ttl = \"2s\"");
     let policies = dir.path().join("policies/20-approvals.cedar");
-    let p = std::fs::read_to_string(&policies).unwrap();
-    std::fs::write(&policies, p.replace("@ttl(\"1h\")\n", "")).unwrap();
+    edit(&policies, "@ttl(\"1h\")\n", "");
     let s = Server::with_config(dir.path(), &config);
     let key = deploy_bot_key(dir.path(), &config);
     let out = s.cli(
@@ -422,12 +423,7 @@ fn mask_answers_each_line_while_the_pipe_stays_open() {
 fn serve_applies_the_configured_masking() {
     let dir = tempfile::tempdir().unwrap();
     let config = init(dir.path());
-    let t = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        t.replace("deny_words = []", "deny_words = [\"falcon\"]"),
-    )
-    .unwrap();
+    edit(&config, "deny_words = []", "deny_words = [\"falcon\"]");
     let s = Server::with_config(dir.path(), &config);
     let key = deploy_bot_key(dir.path(), &config);
     let body = json!({"target": "prod-db", "kind": "sql", "payload": {"sql": "DELETE FROM projects WHERE name = 'falcon' AND owner = 'eve@example.com'"}});

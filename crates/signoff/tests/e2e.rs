@@ -95,21 +95,24 @@ fn exec_exit_codes_for_denied_expired_and_still_pending() {
         ],
     );
     assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    let held_rm = |path: &str| {
+        s.spawn_cli(
+            &s.agent(),
+            &[
+                "exec",
+                "--target",
+                "demo-shell",
+                "--wait",
+                "60s",
+                "--",
+                "rm",
+                "-rf",
+                path,
+            ],
+        )
+    };
     // Denied by a reviewer: 77.
-    let child = s.spawn_cli(
-        &s.agent(),
-        &[
-            "exec",
-            "--target",
-            "demo-shell",
-            "--wait",
-            "60s",
-            "--",
-            "rm",
-            "-rf",
-            "/tmp/also-nothing",
-        ],
-    );
+    let child = held_rm("/tmp/also-nothing");
     let id = s.pending_for_argv(2, "/tmp/also-nothing");
     let (st, _) = s.post(
         &format!("/v1/approvals/{id}/reviews"),
@@ -121,20 +124,7 @@ fn exec_exit_codes_for_denied_expired_and_still_pending() {
     assert_eq!(out.status.code(), Some(77), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("demo-reviewer-2"));
     // Cancelled by the requester while waiting: 78.
-    let child = s.spawn_cli(
-        &s.agent(),
-        &[
-            "exec",
-            "--target",
-            "demo-shell",
-            "--wait",
-            "60s",
-            "--",
-            "rm",
-            "-rf",
-            "/tmp/third",
-        ],
-    );
+    let child = held_rm("/tmp/third");
     let id = s.pending_for_argv(2, "/tmp/third");
     let (st, v) = s.post(
         &format!("/v1/approvals/{id}/cancel"),

@@ -190,7 +190,7 @@ async fn wait_for_approval(
     }
 }
 
-fn who_must_approve(a: &ApprovalView) -> String {
+pub(crate) fn who_must_approve(a: &ApprovalView) -> String {
     let groups = if a.reviewer_groups.is_empty() {
         "any human but you".to_string()
     } else {

@@ -239,15 +239,11 @@ fn still_pending(r: &CheckResponse, waited: Duration) -> String {
     let Some(a) = &r.approval else {
         return "signoff: pending, with no request to name".into();
     };
-    let who = if a.reviewer_groups.is_empty() {
-        "a human other than the requester".to_owned()
-    } else {
-        format!("someone in {}", a.reviewer_groups.join(" or "))
-    };
     format!(
-        "signoff: `{}` needs approval by {who}; still pending after {}. Request {} \
-         ({}). Once it is approved, repeating this exact call runs it once.",
+        "signoff: `{}` needs {}; still pending after {}. Request {} ({}). \
+         Once it is approved, repeating this exact call runs it once.",
         r.classification.summary,
+        super::exec::who_must_approve(a),
         humantime::format_duration(waited),
         a.id,
         a.review_url

@@ -4,7 +4,7 @@ use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use signoff_mask::{Detector, LineMasker, MaskConfig, Masker, Style};
+use signoff_mask::{Detector, LineFormat, LineMasker, MaskConfig, Masker, Style};
 
 #[derive(clap::Args)]
 #[command(after_help = "Example: tail -f app.log | signoff mask --report")]
@@ -48,7 +48,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         ..Default::default()
     })
     .context("set SIGNOFF_MASK_KEY (or --hash-key) to a secret of 16 or more bytes")?;
-    let mut lines = LineMasker::new(&masker, args.json);
+    let format = match args.json {
+        true => LineFormat::Json,
+        false => LineFormat::Text,
+    };
+    let mut lines = LineMasker::new(&masker, format);
     let mut reader = std::io::BufReader::with_capacity(256 * 1024, std::io::stdin().lock());
     let mut stdout = std::io::stdout().lock();
     let mut out = String::new();
@@ -62,17 +66,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         // Whole lines are masked as soon as they are read, so a pipeline
         // (`tail -f`) sees each line at once; a file goes in large blocks.
-        match memchr::memrchr(b'\n', chunk) {
-            Some(end) if partial.is_empty() => mask_lines(&mut lines, &chunk[..=end], &mut out),
-            Some(end) => {
-                partial.extend_from_slice(&chunk[..=end]);
-                mask_lines(&mut lines, &partial, &mut out);
-                partial.clear();
-            }
-            None => {}
+        let whole = memchr::memrchr(b'\n', chunk).map_or(0, |end| end + 1);
+        if partial.is_empty() {
+            mask_lines(&mut lines, &chunk[..whole], &mut out);
+        } else if whole > 0 {
+            partial.extend_from_slice(&chunk[..whole]);
+            mask_lines(&mut lines, &partial, &mut out);
+            partial.clear();
         }
-        let rest = memchr::memrchr(b'\n', chunk).map_or(0, |end| end + 1);
-        partial.extend_from_slice(&chunk[rest..]);
+        partial.extend_from_slice(&chunk[whole..]);
         reader.consume(read);
         if partial.len() > MAX_LINE {
             bail!(

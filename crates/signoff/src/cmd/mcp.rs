@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::setup::{self, Remote};
+use crate::setup::Remote;
 
 #[derive(clap::Args)]
 #[command(after_help = "\
@@ -26,13 +26,7 @@ pub struct Args {
 }
 
 pub async fn run(config: Option<PathBuf>, args: Args) -> Result<ExitCode> {
-    let url = match &args.remote.url {
-        Some(u) => u.clone(),
-        None => setup::config(config.as_deref(), None)?.server.public_url,
-    };
-    let token = args.remote.token.clone().context(
-        "no API key: set SIGNOFF_TOKEN (or pass --token); `signoff keys create --principal agent:NAME` makes one",
-    )?;
+    let (url, token) = args.remote.endpoint(config.as_deref())?;
     // stdout carries MCP; diagnostics go to stderr only.
     signoff_mcp::bridge_stdio(&args.server, &url, &token)
         .await
