@@ -6,6 +6,7 @@
 mod exec;
 mod http;
 mod shell;
+mod split;
 mod sql;
 
 use std::collections::BTreeSet;
@@ -16,6 +17,7 @@ use signoff_core::{Classification, Effect, Payload};
 
 pub use exec::{classify_argv, classify_shell};
 pub use http::classify_http;
+pub use split::split_statements;
 pub use sql::classify_sql;
 
 /// Classifies any payload.

@@ -47,7 +47,26 @@ pub struct Config {
     pub masking: signoff_mask::MaskConfig,
     /// How to start each `mcp` target's upstream server, by target name.
     pub mcp_upstreams: BTreeMap<String, McpUpstream>,
+    /// The PostgreSQL front door of each `postgres` target with a `listen`.
+    pub pg_listeners: BTreeMap<String, PgListener>,
 }
+
+/// A `postgres` target served on the wire protocol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PgListener {
+    pub listen: SocketAddr,
+    /// `postgres://user:password@host:port/db`; signoff alone holds it.
+    pub upstream: String,
+    /// Read the upstream password from this environment variable instead.
+    pub password_env: Option<String>,
+    pub max_message_bytes: usize,
+    /// PEM certificate and key for TLS towards clients.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Result columns masked whatever they hold (with `masking.results`).
+    pub masked_columns: Vec<String>,
+}
+
+pub const DEFAULT_PG_MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
 /// An upstream MCP server. signoff holds its environment and headers:
 /// credentials never reach agents.
@@ -197,6 +216,77 @@ struct RawTarget {
     url: Option<Spanned<String>>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
+    /// For `kind = "postgres"`: where the wire-protocol front door listens…
+    #[serde(default)]
+    listen: Option<Spanned<String>>,
+    /// … and the database it forwards to.
+    #[serde(default)]
+    upstream: Option<Spanned<String>>,
+    #[serde(default)]
+    upstream_password_env: Option<String>,
+    #[serde(default)]
+    max_message_bytes: Option<usize>,
+    #[serde(default)]
+    tls: Option<RawTls>,
+    #[serde(default)]
+    masked_columns: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// The front door of a `postgres` target: `listen` and `upstream` together,
+/// and neither on other kinds.
+fn pg_listener(
+    t: &RawTarget,
+    invalid: &dyn Fn(usize, String) -> ConfigError,
+) -> Result<Option<PgListener>, ConfigError> {
+    let name = t.name.get_ref();
+    if t.kind != "postgres" {
+        return match (&t.listen, &t.upstream) {
+            (Some(s), _) | (_, Some(s)) => Err(invalid(
+                s.span().start,
+                format!(
+                    "`listen` and `upstream` are only for `kind = \"postgres\"` targets, not `{}`",
+                    t.kind
+                ),
+            )),
+            (None, None) => Ok(None),
+        };
+    }
+    match (&t.listen, &t.upstream) {
+        (None, None) => Ok(None),
+        (Some(listen), Some(upstream)) => {
+            let addr = listen.get_ref().parse::<SocketAddr>().map_err(|e| {
+                invalid(listen.span().start, format!("`listen` must be an address like `127.0.0.1:6432`, not `{}`: {e}", listen.get_ref()))
+            })?;
+            let url = upstream.get_ref();
+            let looks_right = url.starts_with("postgres://") || url.starts_with("postgresql://") || url.contains("host=");
+            if !looks_right {
+                return Err(invalid(upstream.span().start, "`upstream` must be a PostgreSQL URL (`postgres://user:password@host:5432/db`) or `host=… user=…`".into()));
+            }
+            let max = t.max_message_bytes.unwrap_or(DEFAULT_PG_MAX_MESSAGE);
+            if max < 1024 {
+                return Err(invalid(t.name.span().start, format!("`max_message_bytes` of target `{name}` must be at least 1024")));
+            }
+            Ok(Some(PgListener {
+                listen: addr,
+                upstream: url.clone(),
+                password_env: t.upstream_password_env.clone(),
+                max_message_bytes: max,
+                tls: t.tls.as_ref().map(|t| (t.cert.clone(), t.key.clone())),
+                masked_columns: t.masked_columns.iter().map(|c| c.to_lowercase()).collect(),
+            }))
+        }
+        (Some(s), None) | (None, Some(s)) => Err(invalid(
+            s.span().start,
+            format!("postgres target `{name}` needs both `listen = \"127.0.0.1:6432\"` and `upstream = \"postgres://…\"` to serve the wire protocol"),
+        )),
+    }
 }
 
 /// The upstream of an `mcp` target: exactly one of `command` and `url`, and
@@ -389,6 +479,7 @@ impl Config {
             });
         }
         let mut mcp_upstreams = BTreeMap::new();
+        let mut pg_listeners = BTreeMap::new();
         for t in &raw.targets {
             check_name(&t.name, "target name")?;
             if directory.target(t.name.get_ref()).is_some() {
@@ -399,6 +490,9 @@ impl Config {
             }
             if let Some(upstream) = mcp_upstream(t, &invalid)? {
                 mcp_upstreams.insert(t.name.get_ref().clone(), upstream);
+            }
+            if let Some(listener) = pg_listener(t, &invalid)? {
+                pg_listeners.insert(t.name.get_ref().clone(), listener);
             }
             directory.targets.push(TargetEntry {
                 name: t.name.get_ref().clone(),
@@ -413,6 +507,7 @@ impl Config {
         Ok(Config {
             masking,
             mcp_upstreams,
+            pg_listeners,
             source: Some(path.to_path_buf()),
             server: ServerConfig {
                 listen,
@@ -446,6 +541,7 @@ impl Config {
         let listen = default_listen();
         Config {
             mcp_upstreams: BTreeMap::new(),
+            pg_listeners: BTreeMap::new(),
             source: None,
             server: ServerConfig {
                 listen,
@@ -566,6 +662,10 @@ fn default_listen() -> SocketAddr {
 mod tests {
     use super::*;
 
+    fn load(text: &str) -> Config {
+        Config::parse(text, Path::new("/etc/signoff/signoff.toml")).unwrap()
+    }
+
     fn err(text: &str) -> (usize, usize, String) {
         match Config::parse(text, Path::new("/etc/signoff/signoff.toml")) {
             Err(ConfigError::Invalid { at, message }) => {
@@ -625,6 +725,33 @@ mod tests {
         let (_, _, message) =
             err("[[targets]]\nname = \"db\"\nkind = \"postgres\"\ncommand = [\"x\"]\n");
         assert!(message.contains("only for `kind = \"mcp\"`"), "{message}");
+    }
+
+    #[test]
+    fn postgres_targets_serve_the_wire_protocol_when_asked() {
+        let base = "[[targets]]\nname = \"db\"\nkind = \"postgres\"\n";
+        let c = load(&format!(
+            "{base}listen = \"127.0.0.1:6432\"\nupstream = \"postgres://app@127.0.0.1/app\"\nmasked_columns = [\"SSN\"]\ntls = {{ cert = \"c.pem\", key = \"k.pem\" }}\n"
+        ));
+        let l = &c.pg_listeners["db"];
+        assert_eq!(l.listen.port(), 6432);
+        assert_eq!(l.masked_columns, vec!["ssn".to_owned()]);
+        assert_eq!(l.max_message_bytes, DEFAULT_PG_MAX_MESSAGE);
+        assert!(l.tls.is_some());
+        assert!(load(base).pg_listeners.is_empty());
+        let (_, _, m) = err(&format!("{base}listen = \"127.0.0.1:6432\"\n"));
+        assert!(m.contains("needs both"), "{m}");
+        let (_, _, m) = err(&format!(
+            "{base}listen = \"nope\"\nupstream = \"postgres://a@b/c\"\n"
+        ));
+        assert!(m.contains("must be an address"), "{m}");
+        let (_, _, m) = err(&format!(
+            "{base}listen = \"127.0.0.1:1\"\nupstream = \"mysql://x\"\n"
+        ));
+        assert!(m.contains("PostgreSQL URL"), "{m}");
+        let (_, _, m) =
+            err("[[targets]]\nname = \"s\"\nkind = \"shell\"\nlisten = \"127.0.0.1:1\"\n");
+        assert!(m.contains("only for `kind = \"postgres\"`"), "{m}");
     }
 
     #[test]

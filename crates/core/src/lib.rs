@@ -13,6 +13,7 @@ pub mod directory;
 pub mod duration;
 pub mod location;
 pub mod principal;
+pub mod scram;
 
 pub use action::{Action, ActionKind, Fingerprint, Payload, TargetName};
 pub use approval::{
@@ -25,3 +26,4 @@ pub use decision::{ApprovalRequirement, Decision};
 pub use directory::{AgentEntry, Directory, TargetEntry, TargetMasking, UserEntry};
 pub use location::Location;
 pub use principal::{AuthMethod, Caller, Principal, PrincipalParseError};
+pub use scram::ScramVerifier;

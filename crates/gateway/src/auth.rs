@@ -9,6 +9,7 @@ use std::sync::RwLock;
 
 use serde_json::json;
 use signoff_core::audit::timestamp;
+use signoff_core::scram::{self, ScramVerifier};
 use signoff_core::{AuditEvent, AuditKind, AuthMethod, Caller, Principal};
 use time::OffsetDateTime;
 
@@ -51,19 +52,48 @@ impl Gateway {
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, GatewayError> {
         let result = self.authenticate_inner(authorization).await;
         if let Err(GatewayError::Auth(e)) = &result {
-            self.inner.metrics.auth_failures.inc();
-            let mut event = AuditEvent::new(
-                AuditKind::AuthFailed,
-                "anonymous",
-                timestamp(OffsetDateTime::now_utc()),
-            );
-            event.details = json!({ "error": e.to_string() });
-            // A failed audit write must not turn a 401 into something else.
-            if let Err(err) = self.inner.store.write(move |tx| tx.append(event)).await {
-                tracing::error!(error = %err, "could not audit an authentication failure");
-            }
+            self.auth_failed("anonymous", json!({ "error": e.to_string() }))
+                .await;
         }
         result
+    }
+
+    /// Counts and audits a failed login by `who` (as claimed, never trusted).
+    pub async fn auth_failed(&self, who: &str, details: serde_json::Value) {
+        self.inner.metrics.auth_failures.inc();
+        let mut event = AuditEvent::new(
+            AuditKind::AuthFailed,
+            who,
+            timestamp(OffsetDateTime::now_utc()),
+        );
+        event.details = details;
+        // A failed audit write must not turn a refusal into something else.
+        if let Err(err) = self.inner.store.write(move |tx| tx.append(event)).await {
+            tracing::error!(error = %err, "could not audit an authentication failure");
+        }
+    }
+
+    /// For SCRAM logins (the PostgreSQL front door): the caller `user` names and
+    /// the verifiers of its live keys. `None` when `user` is not a principal
+    /// signoff knows or has no key usable for SCRAM.
+    pub async fn scram_login(
+        &self,
+        user: &str,
+    ) -> Result<Option<(Principal, Vec<(String, ScramVerifier)>)>, GatewayError> {
+        let Ok(principal) = user.parse::<Principal>() else {
+            return Ok(None);
+        };
+        let name = principal.to_string();
+        let rows = self
+            .inner
+            .store
+            .read(move |c| signoff_store::read::scram_verifiers(c, &name))
+            .await?;
+        let verifiers: Vec<_> = rows
+            .into_iter()
+            .filter_map(|(id, v)| v.parse().ok().map(|v| (id, v)))
+            .collect();
+        Ok((!verifiers.is_empty()).then_some((principal, verifiers)))
     }
 
     async fn authenticate_inner(
@@ -148,12 +178,18 @@ pub async fn create_key(
 ) -> Result<(String, String), signoff_store::StoreError> {
     let (key, key_id) = keys::generate();
     let hash = keys::hash(&key);
+    let scram = ScramVerifier::derive(
+        &key,
+        &scram::principal_salt(&principal.to_string()),
+        scram::ITERATIONS,
+    )
+    .to_string();
     let p = principal.clone();
     let id = key_id.clone();
     store
         .write(move |tx| {
             let now = OffsetDateTime::now_utc();
-            tx.insert_key(&hash, &id, &p, label.as_deref(), now)?;
+            tx.insert_key(&hash, &id, &p, label.as_deref(), &scram, now)?;
             let mut e = AuditEvent::new(AuditKind::KeyCreated, "system", timestamp(now));
             e.details = json!({ "principal": p.to_string(), "key_id": id, "label": label });
             tx.append(e)?;

@@ -21,7 +21,7 @@ use signoff_core::approval::{CancelError, NewRequest};
 use signoff_core::audit::timestamp;
 use signoff_core::{
     Action, ApprovalRequest, ApprovalStatus, AuditEvent, AuditKind, Caller, Classification,
-    Decision, Payload, Principal, ReviewError, Reviewer, Verdict,
+    Decision, Effect, Payload, Principal, ReviewError, Reviewer, Verdict,
 };
 use signoff_store::{Store, StoreError};
 use time::OffsetDateTime;
@@ -85,6 +85,26 @@ pub struct CheckRequest {
     pub payload: Payload,
     pub reason: Option<String>,
     pub trace_id: Option<String>,
+}
+
+/// How a front door wants one check done.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CheckOptions {
+    /// Hold a pending request up to this long (capped by `max_hold`).
+    pub wait: Option<Duration>,
+    pub audit: AuditTiming,
+}
+
+/// When the decision event must be durable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AuditTiming {
+    /// Before the caller hears the answer (DESIGN invariant 5).
+    #[default]
+    BeforeAnswer,
+    /// Allowed pure reads are queued for the next group commit instead, so
+    /// a statement stream runs at wire speed; everything else as above.
+    /// `Store::shutdown` commits the queue, so a clean stop loses none.
+    ReadsQueued,
 }
 
 /// How an action went, as reported by the front door that ran it.
@@ -248,6 +268,21 @@ impl Gateway {
         req: CheckRequest,
         wait: Option<Duration>,
     ) -> Result<CheckOutcome, GatewayError> {
+        let options = CheckOptions {
+            wait,
+            ..CheckOptions::default()
+        };
+        self.check_with(caller, req, options).await
+    }
+
+    /// [`Gateway::check`] with every option.
+    pub async fn check_with(
+        &self,
+        caller: &Caller,
+        req: CheckRequest,
+        options: CheckOptions,
+    ) -> Result<CheckOutcome, GatewayError> {
+        let wait = options.wait;
         let action = Action {
             principal: caller.principal.clone(),
             on_behalf_of: caller.on_behalf_of.clone(),
@@ -284,7 +319,18 @@ impl Gateway {
 
         let (verdict, approval) = match &eval.decision {
             Decision::Allow { .. } => {
-                self.inner.store.write(move |tx| tx.append(decided)).await?;
+                let pure_read = eval
+                    .classification
+                    .effects
+                    .iter()
+                    .all(|e| *e == Effect::Read);
+                if options.audit == AuditTiming::ReadsQueued && pure_read {
+                    self.inner
+                        .store
+                        .write_detached(move |tx| tx.append(decided).map(drop))?;
+                } else {
+                    self.inner.store.write(move |tx| tx.append(decided)).await?;
+                }
                 (CheckVerdict::Allow, None)
             }
             Decision::Deny { reason, .. } => {
@@ -666,6 +712,51 @@ impl Gateway {
             approval_id,
         });
         Ok(approval_id)
+    }
+
+    /// Records how an action a front door ran in process went. Unlike
+    /// [`Gateway::report_outcome`] (for remote callers) there is nothing to
+    /// verify, so it is queued for the next group commit without waiting.
+    pub fn record_outcome(
+        &self,
+        checked: &CheckOutcome,
+        outcome: ExecutionOutcome,
+    ) -> Result<(), GatewayError> {
+        let approval_id = checked
+            .approval
+            .as_ref()
+            .filter(|_| checked.verdict == CheckVerdict::Allow)
+            .map(|a| a.id);
+        let mut e = self.event(
+            AuditKind::ActionExecuted,
+            &checked.action.principal,
+            &checked.action,
+            Some(checked.action_id),
+            now(),
+        );
+        e.payload = Value::Null;
+        e.approval_id = approval_id;
+        e.fingerprint = Some(checked.fingerprint.clone());
+        e.details = json!({
+            "succeeded": outcome.succeeded,
+            "exit_code": outcome.exit_code,
+            "duration_ms": outcome.duration_ms,
+            "detail": outcome.detail,
+        });
+        self.inner.store.write_detached(move |tx| {
+            if let Some(id) = approval_id {
+                if let Some(mut r) = tx.approval(id)? {
+                    r.record_outcome(outcome.succeeded);
+                    tx.put_approval(&r)?;
+                }
+            }
+            tx.append(e).map(drop)
+        })?;
+        let _ = self.inner.events.send(GatewayEvent::ActionExecuted {
+            action_id: checked.action_id,
+            approval_id,
+        });
+        Ok(())
     }
 
     /// Expires every pending request whose time is up. Safe to run anywhere,

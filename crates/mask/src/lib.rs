@@ -502,6 +502,14 @@ impl Masker {
         }
     }
 
+    /// Masks all of `value` in the configured style under `label` (`COLUMN`
+    /// for a column configured to be masked whatever it holds).
+    pub fn mask_whole(&self, label: &str, value: &str) -> String {
+        let mut out = String::new();
+        self.replace(label, value, &mut out);
+        out
+    }
+
     /// Masks a JSON document's values, keeping it valid JSON. Values under keys
     /// that name a secret (`password`, `token`, …) are masked whole.
     pub fn mask_json(&self, value: &Value) -> Value {

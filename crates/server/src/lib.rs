@@ -3,6 +3,7 @@
 
 mod error;
 pub mod mcp;
+pub mod pg;
 mod routes;
 
 use std::future::Future;

@@ -127,6 +127,30 @@ impl Store {
         result.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Queues `f` for the next group commit without waiting for it. For records
+    /// that need not precede an effect (outcomes, allowed reads): `shutdown`
+    /// still commits every queued job, so a clean stop loses none.
+    pub fn write_detached<F>(&self, f: F) -> Result<(), StoreError>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<(), StoreError> + Send + 'static,
+    {
+        let job: Job = Box::new(move |tx: &mut Tx<'_>| {
+            let r = f(tx);
+            let ok = r.is_ok();
+            let completion: Completion = Box::new(move |commit: Result<(), StoreError>| {
+                if let Err(e) = commit.and(r) {
+                    tracing::error!(error = %e, "a queued audit write failed");
+                }
+            });
+            (ok, completion)
+        });
+        let jobs = self.inner.jobs.lock().map_err(|_| StoreError::Closed)?;
+        jobs.as_ref()
+            .ok_or(StoreError::Closed)?
+            .send(job)
+            .map_err(|_| StoreError::Closed)
+    }
+
     /// Runs a read on a pooled connection, off the async threads.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where

@@ -73,6 +73,21 @@ pub fn key_by_hash(conn: &Connection, hash: &str) -> Result<Option<KeyRecord>, S
     .transpose()
 }
 
+/// The SCRAM verifiers of `principal`'s live keys, with their key ids. Keys
+/// from before verifiers existed have none and are left out.
+pub fn scram_verifiers(
+    conn: &Connection,
+    principal: &str,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT key_id, scram FROM api_keys WHERE principal = ?1 AND revoked_at IS NULL AND scram IS NOT NULL",
+    )?;
+    let rows = stmt
+        .query_map([principal], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// Who performed an action, and the approval whose grant it used, if any.
 pub fn action_origin(
     conn: &Connection,

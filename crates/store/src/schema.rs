@@ -2,7 +2,8 @@ use rusqlite::Connection;
 
 use crate::StoreError;
 
-const VERSION: i64 = 1;
+/// 2: `api_keys.scram` (SCRAM verifiers for PostgreSQL login).
+const VERSION: i64 = 2;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (
@@ -30,7 +31,8 @@ CREATE TABLE IF NOT EXISTS api_keys (
     principal  TEXT NOT NULL,
     label      TEXT,
     created_at TEXT NOT NULL,
-    revoked_at TEXT
+    revoked_at TEXT,
+    scram      TEXT
 );
 
 CREATE TABLE IF NOT EXISTS audit (
@@ -85,6 +87,15 @@ pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
             Ok(())
         }
         Some(Ok(v)) if v == VERSION => Ok(()),
+        Some(Ok(1)) => {
+            // Keys from version 1 have no verifier: they keep working over HTTP,
+            // and PostgreSQL login asks for a new key.
+            conn.execute_batch(
+                "ALTER TABLE api_keys ADD COLUMN scram TEXT; \
+                 UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+            )?;
+            Ok(())
+        }
         Some(Ok(v)) => Err(StoreError::Corrupt(format!(
             "database schema version {v} is newer than this signoff understands ({VERSION}); upgrade signoff"
         ))),

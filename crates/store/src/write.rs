@@ -121,11 +121,12 @@ impl Tx<'_> {
         key_id: &str,
         principal: &Principal,
         label: Option<&str>,
+        scram: &str,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         self.tx.execute(
-            "INSERT INTO api_keys (hash, key_id, principal, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![hash, key_id, principal.to_string(), label, rfc3339(now)],
+            "INSERT INTO api_keys (hash, key_id, principal, label, created_at, scram) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![hash, key_id, principal.to_string(), label, rfc3339(now), scram],
         )?;
         Ok(())
     }

@@ -133,12 +133,39 @@ pub async fn run(config_path: Option<PathBuf>, log_format: &str, args: Args) -> 
             names.join(",")
         );
     }
+    let mut pg_doors = Vec::new();
+    for (name, listener) in &config.pg_listeners {
+        let settings = signoff_server::pg::settings(&gateway, name, listener, mcp.masker.clone())
+            .with_context(|| {
+            format!("cannot set up the PostgreSQL front door of target `{name}`")
+        })?;
+        let socket = tokio::net::TcpListener::bind(listener.listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} for target `{name}`; pick another `listen` address",
+                    listener.listen
+                )
+            })?;
+        eprintln!(
+            "PostgreSQL front door for `{name}`: {} (log in as agent:NAME with its API key)",
+            listener.listen
+        );
+        let gate = Arc::new(signoff_server::pg::GatewayGate {
+            gateway: gateway.clone(),
+            hold: config.approvals.max_hold,
+        });
+        pg_doors.push(tokio::spawn(signoff_pg::serve(socket, settings, gate)));
+    }
     let app = signoff_server::router(gateway.clone(), config.server.max_body_bytes)
         .merge(signoff_server::mcp::routes(gateway.clone(), mcp));
     signoff_server::serve(listener, app, shutdown_signal())
         .await
         .context("the HTTP server failed")?;
     sweeper.abort();
+    for door in &pg_doors {
+        door.abort();
+    }
     tracing::info!("shutting down: committing the audit log");
     store.shutdown();
     Ok(ExitCode::SUCCESS)

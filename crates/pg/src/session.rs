@@ -1,0 +1,783 @@
+//! One client connection: negotiation, login, then the client half of the
+//! session (reading messages in order and deciding each statement).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use pgwire::messages::extendedquery::{Bind, Close, Parse};
+use pgwire::messages::simplequery::Query;
+use pgwire::messages::startup::{Authentication, PasswordMessageFamily};
+use pgwire::messages::{DecodeContext, Message};
+use serde_json::Value;
+use signoff_core::scram::principal_salt;
+use signoff_core::Caller;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, Notify};
+
+use crate::cancel::Registry;
+use crate::frame::{message, Frame, FrameError, FrameReader};
+use crate::relay::{Expect, Relay};
+use crate::{scram, upstream, Gate, Outcome, Settings, Statement, Verdict};
+
+const SSL_REQUEST: i32 = 80877103;
+const GSSENC_REQUEST: i32 = 80877104;
+const CANCEL_REQUEST: i32 = 80877102;
+const PROTOCOL_3: i32 = 196608;
+
+/// Session parameters passed to the database; the rest are dropped, since
+/// `options` and friends could change settings no statement was decided for.
+const PASSED_PARAMS: [&str; 7] = [
+    "application_name",
+    "client_encoding",
+    "datestyle",
+    "timezone",
+    "extra_float_digits",
+    "intervalstyle",
+    "standard_conforming_strings",
+];
+
+/// What a refused statement is replaced with: it fails to parse, so the
+/// database enters its error state exactly as for a failed statement.
+const PROBE_SQL: &str = "signoff refused this statement";
+
+pub(crate) async fn serve_connection<G: Gate>(
+    mut tcp: TcpStream,
+    peer: SocketAddr,
+    settings: Arc<Settings>,
+    gate: Arc<G>,
+    sessions: Registry,
+) {
+    let first = {
+        let mut reader = FrameReader::new(&mut tcp, settings.max_message_bytes);
+        let packet = reader.startup_packet().await;
+        match packet {
+            Ok(Some(p)) => p,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::info!(%peer, error = %e, "bad startup packet");
+                return;
+            }
+        }
+    };
+    match code(&first) {
+        SSL_REQUEST => match &settings.tls {
+            Some(tls) => {
+                if tcp.write_all(b"S").await.is_err() {
+                    return;
+                }
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
+                match acceptor.accept(tcp).await {
+                    Ok(stream) => run(stream, None, peer, settings, gate, sessions).await,
+                    Err(e) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
+                }
+            }
+            None => {
+                if tcp.write_all(b"N").await.is_ok() {
+                    run(tcp, None, peer, settings, gate, sessions).await;
+                }
+            }
+        },
+        _ => run(tcp, Some(first), peer, settings, gate, sessions).await,
+    }
+}
+
+fn code(packet: &[u8]) -> i32 {
+    packet
+        .get(..4)
+        .map_or(0, |b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+async fn run<S, G>(
+    stream: S,
+    first: Option<Bytes>,
+    peer: SocketAddr,
+    settings: Arc<Settings>,
+    gate: Arc<G>,
+    sessions: Registry,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    G: Gate,
+{
+    let (read, mut write) = tokio::io::split(stream);
+    let mut client = FrameReader::new(read, settings.max_message_bytes);
+    let mut packet = first;
+    let startup = loop {
+        let p = match packet.take() {
+            Some(p) => p,
+            None => match client.startup_packet().await {
+                Ok(Some(p)) => p,
+                _ => return,
+            },
+        };
+        match code(&p) {
+            // A second SSL request after `N`, or GSS encryption: decline.
+            SSL_REQUEST | GSSENC_REQUEST => {
+                if write.write_all(b"N").await.is_err() {
+                    return;
+                }
+            }
+            CANCEL_REQUEST => {
+                cancel(&p, &settings, &sessions).await;
+                return;
+            }
+            c if c >> 16 == 3 => break p,
+            c => {
+                let _ = fatal(
+                    &mut write,
+                    "0A000",
+                    &format!("unsupported frontend protocol {}.{}", c >> 16, c & 0xffff),
+                )
+                .await;
+                return;
+            }
+        }
+    };
+    let params = match startup_params(&startup) {
+        Some(p) => p,
+        None => {
+            let _ = fatal(&mut write, "08P01", "invalid startup packet").await;
+            return;
+        }
+    };
+    if code(&startup) != PROTOCOL_3 || params.keys().any(|k| k.starts_with("_pq_.")) {
+        // Newer minor versions and protocol options: answer with what we speak.
+        let unsupported: Vec<&String> = params.keys().filter(|k| k.starts_with("_pq_.")).collect();
+        let mut body = BytesMut::new();
+        body.put_i32(0);
+        body.put_i32(unsupported.len() as i32);
+        for u in unsupported {
+            body.put_slice(u.as_bytes());
+            body.put_u8(0);
+        }
+        let mut out = BytesMut::new();
+        message(b'v', &body, &mut out);
+        if write.write_all(&out).await.is_err() {
+            return;
+        }
+    }
+    if params
+        .get("replication")
+        .is_some_and(|r| !matches!(r.as_str(), "false" | "off" | "no" | "0"))
+    {
+        let _ = fatal(
+            &mut write,
+            "42501",
+            "replication connections are not allowed through signoff",
+        )
+        .await;
+        return;
+    }
+    let Some(user) = params.get("user").cloned() else {
+        let _ = fatal(&mut write, "28000", "no user name in the startup packet").await;
+        return;
+    };
+
+    let caller = match login(&mut client, &mut write, &user, &*gate).await {
+        Ok(c) => c,
+        Err(why) => {
+            tracing::info!(%peer, %user, %why, "login refused");
+            gate.login_failed(&user, why).await;
+            return;
+        }
+    };
+
+    let passed: Vec<(String, String)> = params
+        .iter()
+        .filter(|(k, _)| PASSED_PARAMS.contains(&k.to_ascii_lowercase().as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let up = match upstream::connect(&settings.upstream, &passed, settings.max_message_bytes).await
+    {
+        Ok(up) => up,
+        Err(e) => {
+            tracing::warn!(target = %settings.target, error = %e, "upstream login failed");
+            let _ = fatal(
+                &mut write,
+                "08006",
+                &format!(
+                    "signoff could not connect to the database of target `{}`: {e}",
+                    settings.target
+                ),
+            )
+            .await;
+            return;
+        }
+    };
+    let hold = Arc::new(Notify::new());
+    let (pid, secret) = sessions.register(up.process_id, up.secret_key, hold.clone());
+    let mut hello = BytesMut::new();
+    message(b'R', &0i32.to_be_bytes(), &mut hello);
+    for p in &up.parameters {
+        hello.extend_from_slice(p);
+    }
+    let mut key = [0u8; 8];
+    key[..4].copy_from_slice(&pid.to_be_bytes());
+    key[4..].copy_from_slice(&secret.to_be_bytes());
+    message(b'K', &key, &mut hello);
+    hello.extend_from_slice(&up.ready);
+    if write.write_all(&hello).await.is_err() {
+        sessions.remove(pid);
+        return;
+    }
+    tracing::info!(%peer, caller = %caller.principal, target = %settings.target, "session started");
+
+    let (expect_tx, expect_rx) = mpsc::unbounded_channel();
+    let relay = Relay {
+        gate: gate.clone(),
+        upstream: up.reader,
+        client: write,
+        expect: expect_rx,
+        masking: settings.masking.clone(),
+    };
+    let mut relay = tokio::spawn(relay.run());
+    let mut half = ClientHalf {
+        gate,
+        caller,
+        settings,
+        upstream: up.writer,
+        expect: expect_tx,
+        hold,
+        statements: HashMap::new(),
+        portals: HashMap::new(),
+        skipping: false,
+        out: BytesMut::with_capacity(16 * 1024),
+    };
+    let ended = tokio::select! {
+        r = half.run(&mut client) => r,
+        r = &mut relay => Err(match r {
+            Ok(Ok(())) => "the database closed the session".into(),
+            Ok(Err(e)) => e,
+            Err(e) => format!("relay task failed: {e}"),
+        }),
+    };
+    // Closing our side of the channel lets the relay settle and end.
+    drop(half);
+    let _ = relay.await;
+    sessions.remove(pid);
+    match ended {
+        Ok(()) => tracing::info!(%peer, "session ended"),
+        Err(e) => tracing::info!(%peer, reason = %e, "session ended"),
+    }
+}
+
+fn startup_params(packet: &[u8]) -> Option<HashMap<String, String>> {
+    let mut body = packet.get(4..)?;
+    let mut params = HashMap::new();
+    loop {
+        if body.first() == Some(&0) || body.is_empty() {
+            return Some(params);
+        }
+        let k = crate::frame::cstr(&mut body)?;
+        let v = crate::frame::cstr(&mut body)?;
+        params.insert(k.to_owned(), v.to_owned());
+    }
+}
+
+async fn cancel(packet: &[u8], settings: &Settings, sessions: &Registry) {
+    if packet.len() < 12 {
+        return;
+    }
+    let pid = i32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
+    let secret = i32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
+    if let Some((up_pid, up_secret)) = sessions.cancel(pid, secret) {
+        if let Err(e) = upstream::cancel(&settings.upstream, up_pid, up_secret).await {
+            tracing::warn!(error = %e, "could not pass a cancel request to the database");
+        }
+    }
+}
+
+/// SCRAM-SHA-256 with the caller's API key as the password.
+async fn login<R, W, G>(
+    client: &mut FrameReader<R>,
+    write: &mut W,
+    user: &str,
+    gate: &G,
+) -> Result<Caller, String>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+    G: Gate,
+{
+    let known = gate.login(user).await?;
+    // An unknown user goes through the same exchange, so that a client cannot
+    // tell unknown users from wrong keys.
+    let (keys, salt, iterations) = match known {
+        Some(l) => (l.keys, l.salt, l.iterations),
+        None => (
+            Vec::new(),
+            principal_salt(user),
+            signoff_core::scram::ITERATIONS,
+        ),
+    };
+    send(write, Authentication::SASL(vec![scram::MECHANISM.into()])).await?;
+    let first = password_message(client).await?;
+    let first = first
+        .into_sasl_initial_response()
+        .map_err(|e| format!("bad SASL initial response: {e}"))?;
+    let data = first.data.unwrap_or_default();
+    let exchange = match scram::server_first(&first.auth_method, &data, &salt, iterations) {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = fatal(write, "28000", &format!("SCRAM authentication failed: {e}")).await;
+            return Err(e.to_string());
+        }
+    };
+    send(
+        write,
+        Authentication::SASLContinue(Bytes::copy_from_slice(
+            exchange.server_first_message().as_bytes(),
+        )),
+    )
+    .await?;
+    let last = password_message(client)
+        .await?
+        .into_sasl_response()
+        .map_err(|e| format!("bad SASL response: {e}"))?;
+    let verifiers: Vec<_> = keys.iter().map(|(_, v)| v.clone()).collect();
+    let (matched, server_final) = match exchange.finish(&last.data, &verifiers) {
+        Ok(ok) => ok,
+        Err(e) => {
+            let _ = fatal_with_hint(
+                write,
+                "28P01",
+                &format!("password authentication failed for user \"{user}\""),
+                "log in as a signoff principal (`agent:NAME` or `user:NAME`) with one of its API keys as the password; create one with `signoff keys create --principal agent:NAME`",
+            )
+            .await;
+            return Err(e.to_string());
+        }
+    };
+    let caller = match gate.caller(user, &keys[matched].0) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = fatal(write, "28000", &e).await;
+            return Err(e);
+        }
+    };
+    send(write, Authentication::SASLFinal(Bytes::from(server_final))).await?;
+    Ok(caller)
+}
+
+async fn password_message<R: AsyncRead + Unpin>(
+    client: &mut FrameReader<R>,
+) -> Result<PasswordMessageFamily, String> {
+    let frame = client
+        .next()
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the client left during login")?;
+    if frame.tag != b'p' {
+        return Err(format!(
+            "expected a password message, got `{}`",
+            frame.tag as char
+        ));
+    }
+    let mut buf = BytesMut::from(&frame.bytes[..]);
+    PasswordMessageFamily::decode(&mut buf, &DecodeContext::default())
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "incomplete password message".to_owned())
+}
+
+async fn send<W: AsyncWrite + Unpin>(write: &mut W, m: Authentication) -> Result<(), String> {
+    let mut out = BytesMut::new();
+    m.encode(&mut out).map_err(|e| e.to_string())?;
+    write.write_all(&out).await.map_err(|e| e.to_string())
+}
+
+/// An ErrorResponse frame.
+pub(crate) fn error_frame(severity: &str, sqlstate: &str, text: &str, hint: Option<&str>) -> Bytes {
+    let mut body = BytesMut::new();
+    for (kind, value) in [
+        (b'S', severity),
+        (b'V', severity),
+        (b'C', sqlstate),
+        (b'M', text),
+    ]
+    .into_iter()
+    .chain(hint.map(|h| (b'H', h)))
+    {
+        body.put_u8(kind);
+        // A NUL inside a field would end it early; none comes from us.
+        body.put_slice(value.replace('\0', " ").as_bytes());
+        body.put_u8(0);
+    }
+    body.put_u8(0);
+    let mut out = BytesMut::new();
+    message(b'E', &body, &mut out);
+    out.freeze()
+}
+
+async fn fatal<W: AsyncWrite + Unpin>(
+    write: &mut W,
+    sqlstate: &str,
+    text: &str,
+) -> std::io::Result<()> {
+    write
+        .write_all(&error_frame("FATAL", sqlstate, text, None))
+        .await?;
+    write.shutdown().await
+}
+
+async fn fatal_with_hint<W: AsyncWrite + Unpin>(
+    write: &mut W,
+    sqlstate: &str,
+    text: &str,
+    hint: &str,
+) -> std::io::Result<()> {
+    write
+        .write_all(&error_frame("FATAL", sqlstate, text, Some(hint)))
+        .await?;
+    write.shutdown().await
+}
+
+/// The client half: reads messages in order and decides each statement.
+struct ClientHalf<G: Gate, W> {
+    gate: Arc<G>,
+    caller: Caller,
+    settings: Arc<Settings>,
+    upstream: W,
+    expect: mpsc::UnboundedSender<Expect<G::Ticket>>,
+    hold: Arc<Notify>,
+    /// Prepared statements' text, by name ("" is the unnamed one).
+    statements: HashMap<String, String>,
+    /// Bound portals: the statement text and its parameters.
+    portals: HashMap<String, (String, Vec<Value>)>,
+    /// After a refusal in the extended protocol, until Sync.
+    skipping: bool,
+    /// Frames for the database not yet written.
+    out: BytesMut,
+}
+
+impl<G: Gate, W: AsyncWrite + Unpin> ClientHalf<G, W> {
+    async fn run<R: AsyncRead + Unpin>(
+        &mut self,
+        client: &mut FrameReader<R>,
+    ) -> Result<(), String> {
+        loop {
+            let frame = match client.buffered() {
+                Ok(Some(f)) => f,
+                Ok(None) => {
+                    self.flush().await?;
+                    match client.next().await {
+                        Ok(Some(f)) => f,
+                        Ok(None) => return self.terminate().await,
+                        Err(e) => return self.bad_input(e).await,
+                    }
+                }
+                Err(e) => return self.bad_input(e).await,
+            };
+            match frame.tag {
+                b'Q' => self.query(frame, client).await?,
+                b'P' => self.parse(frame)?,
+                b'B' => self.bind(frame)?,
+                b'E' => self.execute(frame, client).await?,
+                b'D' => self.describe(frame)?,
+                b'C' => self.close(frame)?,
+                b'S' => {
+                    self.skipping = false;
+                    self.expect(Expect::Ready)?;
+                    self.out.extend_from_slice(&frame.bytes);
+                }
+                b'H' | b'd' | b'c' | b'f' => self.out.extend_from_slice(&frame.bytes),
+                b'X' => {
+                    self.out.extend_from_slice(&frame.bytes);
+                    self.flush().await?;
+                    return Ok(());
+                }
+                b'F' => {
+                    self.refuse_query(
+                        crate::SQLSTATE_DENIED,
+                        "signoff does not pass the function-call protocol; call the function in SQL so it can be decided",
+                    )?;
+                }
+                other => {
+                    return self
+                        .fatal(
+                            "08P01",
+                            &format!("unexpected message type `{}`", other as char),
+                        )
+                        .await
+                }
+            }
+        }
+    }
+
+    fn expect(&self, e: Expect<G::Ticket>) -> Result<(), String> {
+        self.expect
+            .send(e)
+            .map_err(|_| "the database side of the session ended".to_owned())
+    }
+
+    async fn flush(&mut self) -> Result<(), String> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let r = self.upstream.write_all(&self.out).await;
+        self.out.clear();
+        r.map_err(|e| format!("writing to the database: {e}"))
+    }
+
+    async fn terminate(&mut self) -> Result<(), String> {
+        let mut out = BytesMut::new();
+        message(b'X', b"", &mut out);
+        self.out.extend_from_slice(&out);
+        let _ = self.flush().await;
+        Ok(())
+    }
+
+    async fn bad_input(&mut self, e: FrameError) -> Result<(), String> {
+        let sqlstate = match e {
+            FrameError::TooLarge { .. } => "54000",
+            FrameError::Io(_) | FrameError::Truncated => {
+                let _ = self.terminate().await;
+                return Err(format!("the client went away: {e}"));
+            }
+            FrameError::BadLength { .. } => "08P01",
+        };
+        self.fatal(sqlstate, &e.to_string()).await
+    }
+
+    async fn fatal(&mut self, sqlstate: &str, text: &str) -> Result<(), String> {
+        let _ = self.terminate().await;
+        let _ = self.expect(Expect::Fatal(error_frame("FATAL", sqlstate, text, None)));
+        Err(text.to_owned())
+    }
+
+    /// Asks the gate, holding while it waits; a cancel request or the client
+    /// leaving ends the hold. Bytes the client sends meanwhile are buffered.
+    async fn decide<R: AsyncRead + Unpin>(
+        &mut self,
+        statement: Statement,
+        client: &mut FrameReader<R>,
+    ) -> Result<Verdict<G::Ticket>, String> {
+        self.flush().await?;
+        let check = self.gate.check(&self.caller, statement);
+        tokio::pin!(check);
+        let cancelled = self.hold.notified();
+        tokio::pin!(cancelled);
+        cancelled.as_mut().enable();
+        let limit = self.settings.max_message_bytes;
+        loop {
+            tokio::select! {
+                verdict = &mut check => return Ok(verdict),
+                _ = &mut cancelled => {
+                    return Ok(Verdict::Refuse {
+                        sqlstate: "57014",
+                        message: "canceling statement due to user request".into(),
+                    })
+                }
+                more = client.fill(), if client.pending_bytes() < limit => match more {
+                    Ok(true) => {}
+                    _ => return Err("the client went away while its statement was held".into()),
+                },
+            }
+        }
+    }
+
+    async fn query<R: AsyncRead + Unpin>(
+        &mut self,
+        frame: Frame,
+        client: &mut FrameReader<R>,
+    ) -> Result<(), String> {
+        let mut buf = BytesMut::from(&frame.bytes[..]);
+        let query = match Query::decode(&mut buf, &DecodeContext::default()) {
+            Ok(Some(q)) => q,
+            _ => return self.fatal("08P01", "malformed Query message").await,
+        };
+        let mut tickets = Vec::new();
+        for sql in signoff_classify::split_statements(&query.query) {
+            let statement = Statement {
+                target: self.settings.target.clone(),
+                sql: sql.to_owned(),
+                params: Vec::new(),
+            };
+            match self.decide(statement, client).await? {
+                Verdict::Allow(t) => tickets.push((t, Instant::now())),
+                Verdict::Refuse { sqlstate, message } => {
+                    for (t, started) in tickets {
+                        self.gate.outcome(t, Outcome::NotRun, started.elapsed());
+                    }
+                    return self.refuse_query(sqlstate, &message);
+                }
+            }
+        }
+        for (ticket, started) in tickets {
+            self.expect(Expect::Run {
+                ticket,
+                started,
+                portal: None,
+            })?;
+        }
+        self.expect(Expect::Ready)?;
+        self.out.extend_from_slice(&frame.bytes);
+        Ok(())
+    }
+
+    /// Refuses a whole Query (or function call): the probe goes instead.
+    fn refuse_query(&mut self, sqlstate: &str, text: &str) -> Result<(), String> {
+        self.expect(Expect::Refused {
+            error: error_frame("ERROR", sqlstate, text, None),
+        })?;
+        self.expect(Expect::Ready)?;
+        let mut body = BytesMut::new();
+        body.put_slice(PROBE_SQL.as_bytes());
+        body.put_u8(0);
+        message(b'Q', &body, &mut self.out);
+        Ok(())
+    }
+
+    fn parse(&mut self, frame: Frame) -> Result<(), String> {
+        if self.skipping {
+            return Ok(());
+        }
+        let mut buf = BytesMut::from(&frame.bytes[..]);
+        if let Ok(Some(p)) = Parse::decode(&mut buf, &DecodeContext::default()) {
+            let name = p.name.unwrap_or_default();
+            if self.settings.masking.is_some() {
+                self.expect(Expect::Parse {
+                    statement: name.clone(),
+                })?;
+            }
+            self.statements.insert(name, p.query);
+        }
+        // Undecodable: the database rejects it in its own words.
+        self.out.extend_from_slice(&frame.bytes);
+        Ok(())
+    }
+
+    fn bind(&mut self, frame: Frame) -> Result<(), String> {
+        if self.skipping {
+            return Ok(());
+        }
+        let mut buf = BytesMut::from(&frame.bytes[..]);
+        if let Ok(Some(b)) = Bind::decode(&mut buf, &DecodeContext::default()) {
+            let statement = b.statement_name.unwrap_or_default();
+            let portal = b.portal_name.unwrap_or_default();
+            if let Some(sql) = self.statements.get(&statement) {
+                let params = b
+                    .parameters
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        let binary = match b.parameter_format_codes.as_slice() {
+                            [] => false,
+                            [one] => *one == 1,
+                            many => many.get(i) == Some(&1),
+                        };
+                        param_json(p.as_deref(), binary)
+                    })
+                    .collect();
+                self.portals.insert(portal.clone(), (sql.clone(), params));
+            } else {
+                self.portals.remove(&portal);
+            }
+            if self.settings.masking.is_some() {
+                self.expect(Expect::Bind { portal, statement })?;
+            }
+        }
+        self.out.extend_from_slice(&frame.bytes);
+        Ok(())
+    }
+
+    fn describe(&mut self, frame: Frame) -> Result<(), String> {
+        if self.skipping {
+            return Ok(());
+        }
+        if self.settings.masking.is_some() {
+            let body = frame.body();
+            if let (Some(&kind), Some(mut rest)) = (body.first(), body.get(1..)) {
+                let name = crate::frame::cstr(&mut rest).unwrap_or_default().to_owned();
+                self.expect(Expect::Describe { kind, name })?;
+            }
+        }
+        self.out.extend_from_slice(&frame.bytes);
+        Ok(())
+    }
+
+    fn close(&mut self, frame: Frame) -> Result<(), String> {
+        if self.skipping {
+            return Ok(());
+        }
+        let mut buf = BytesMut::from(&frame.bytes[..]);
+        if let Ok(Some(c)) = Close::decode(&mut buf, &DecodeContext::default()) {
+            let name = c.name.unwrap_or_default();
+            match c.target_type {
+                b'S' => self.statements.remove(&name),
+                _ => self.portals.remove(&name).map(|(s, _)| s),
+            };
+            if self.settings.masking.is_some() {
+                self.expect(Expect::Close {
+                    kind: c.target_type,
+                    name,
+                })?;
+            }
+        }
+        self.out.extend_from_slice(&frame.bytes);
+        Ok(())
+    }
+
+    async fn execute<R: AsyncRead + Unpin>(
+        &mut self,
+        frame: Frame,
+        client: &mut FrameReader<R>,
+    ) -> Result<(), String> {
+        if self.skipping {
+            return Ok(());
+        }
+        let body = frame.body();
+        let mut rest = body;
+        let portal = crate::frame::cstr(&mut rest).unwrap_or_default().to_owned();
+        let Some((sql, params)) = self.portals.get(&portal).cloned() else {
+            // Not bound through signoff (a SQL cursor, or no such portal): the
+            // database runs a decided cursor or reports the missing portal.
+            self.out.extend_from_slice(&frame.bytes);
+            return Ok(());
+        };
+        let statement = Statement {
+            target: self.settings.target.clone(),
+            sql,
+            params,
+        };
+        match self.decide(statement, client).await? {
+            Verdict::Allow(ticket) => {
+                self.expect(Expect::Run {
+                    ticket,
+                    started: Instant::now(),
+                    portal: Some(portal),
+                })?;
+                self.out.extend_from_slice(&frame.bytes);
+            }
+            Verdict::Refuse {
+                sqlstate,
+                message: text,
+            } => {
+                self.expect(Expect::Refused {
+                    error: error_frame("ERROR", sqlstate, &text, None),
+                })?;
+                let mut body = BytesMut::new();
+                body.put_slice(b"signoff_refused\0");
+                body.put_slice(PROBE_SQL.as_bytes());
+                body.put_slice(&[0, 0, 0]);
+                message(b'P', &body, &mut self.out);
+                self.skipping = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A bound parameter as the audit shows it.
+fn param_json(value: Option<&[u8]>, binary: bool) -> Value {
+    match value {
+        None => Value::Null,
+        Some(v) if !binary => match std::str::from_utf8(v) {
+            Ok(s) => Value::String(s.to_owned()),
+            Err(_) => Value::String(format!("\\x{}", hex::encode(v))),
+        },
+        Some(v) => Value::String(format!("\\x{}", hex::encode(v))),
+    }
+}
