@@ -2,12 +2,15 @@
 # Runs every signoff benchmark beside its baseline in one go and prints the ratios.
 #
 #   bench/run.sh            all of them (about 3 minutes)
-#   bench/run.sh decide     one section: decide | audit | wake | api | mask | mcp
+#   bench/run.sh decide     one section: decide | audit | wake | api | mask | mcp | pg
 #
 # The mask section compares with Presidio when PRESIDIO_PYTHON names a Python
 # with presidio-analyzer and presidio-anonymizer installed (see bench/mask.py).
 #
 # The mcp section needs the MCP Python SDK that ./test installs (target/test-venv).
+#
+# The pg section needs PostgreSQL at PG_URL (default the test server), pgbench,
+# and pgbouncer (Debian package; installed here if missing and apt works).
 #
 # Needs: wrk (Debian package `wrk`; installed here if missing and apt works).
 # Figures land in bench/out/ and are summarised in bench/RESULTS.md by hand.
@@ -141,4 +144,68 @@ for c in sorted(d):
           f"ratio p50 {sp50/dp50:.2f}x")
 PY
   echo "  audit after the run: $(target/release/signoff audit verify --data-dir "$dir/data")"
+fi
+
+if want pg; then
+  command -v pgbouncer >/dev/null || { apt-get install -y -qq pgbouncer >/dev/null 2>&1 || { echo "install pgbouncer (Debian package) for the pg section"; exit 1; }; }
+  echo "== pg: pgbench -S, 8 clients: direct vs pgbouncer (session mode) vs signoff (every statement classified, decided, audited)"
+  cargo build -q --release -p signoff
+  pg_host=127.0.0.1 pg_port=5432 pg_user=postgres pg_db=test
+  duration=${DURATION:-15}
+  dir=$(mktemp -d); chmod 755 "$dir"
+  so_port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+  pgb_port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+  http_port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+  pgbench -i -s 10 -q "host=$pg_host port=$pg_port user=$pg_user dbname=$pg_db" >/dev/null 2>&1
+  mkdir -p "$dir/policies"; cp crates/policy/starter/*.cedar "$dir/policies/"
+  cat >"$dir/signoff.toml" <<TOML
+[server]
+data_dir = "data"
+[policy]
+dir = "policies"
+[[users]]
+id = "rita"
+groups = ["reviewers"]
+[[agents]]
+name = "bench"
+owner = "rita"
+[[targets]]
+name = "db"
+kind = "postgres"
+listen = "127.0.0.1:$so_port"
+upstream = "postgres://$pg_user@$pg_host:$pg_port/$pg_db"
+TOML
+  key=$(target/release/signoff --config "$dir/signoff.toml" keys create --principal agent:bench)
+  SIGNOFF_LOG=warn target/release/signoff --config "$dir/signoff.toml" serve --listen "127.0.0.1:$http_port" 2>"$dir/serve.log" &
+  so_pid=$!
+  cat >"$dir/pgbouncer.ini" <<INI
+[databases]
+$pg_db = host=$pg_host port=$pg_port user=$pg_user dbname=$pg_db
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $pgb_port
+auth_type = trust
+auth_file = $dir/users.txt
+pool_mode = session
+max_client_conn = 100
+default_pool_size = 20
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+INI
+  echo "\"$pg_user\" \"\"" >"$dir/users.txt"
+  chown -R postgres "$dir" 2>/dev/null || true
+  if [ "$(id -u)" = 0 ]; then pgbouncer -d -u postgres "$dir/pgbouncer.ini"; else pgbouncer -d "$dir/pgbouncer.ini"; fi
+  trap 'kill $so_pid 2>/dev/null || true; kill "$(cat "$dir/pgbouncer.pid" 2>/dev/null)" 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do grep -q "Ctrl-C" "$dir/serve.log" 2>/dev/null && break; sleep 0.1; done
+  tps() { pgbench -n -S -c 8 -j 2 -T "$duration" -M "$1" "$2" 2>/dev/null | awk '/^tps/ {print int($3)}'; }
+  for mode in simple extended; do
+    direct=$(tps $mode "host=$pg_host port=$pg_port user=$pg_user dbname=$pg_db")
+    bouncer=$(tps $mode "host=127.0.0.1 port=$pgb_port user=$pg_user dbname=$pg_db")
+    signoff=$(PGPASSWORD="$key" tps $mode "host=127.0.0.1 port=$so_port user=agent:bench dbname=$pg_db sslmode=disable")
+    echo "$mode $direct $bouncer $signoff" >>bench/out/pg.txt
+    python3 -c "d,b,s=$direct,$bouncer,$signoff; print(f'  -M {\"$mode\":<8}: direct {d} tps | pgbouncer {b} tps ({b/d:.2f}x) | signoff {s} tps ({s/d:.2f}x) | signoff/pgbouncer {s/b:.2f}x')"
+  done
+  kill $so_pid; wait $so_pid 2>/dev/null || true
+  decided=$(sqlite3 "$dir/data/signoff.db" "SELECT count(*) FROM audit WHERE kind = 'action.decided'" 2>/dev/null || echo "?")
+  echo "  audit after the run: $decided statements decided; $(target/release/signoff audit verify --data-dir "$dir/data")"
 fi
