@@ -69,6 +69,9 @@ pub struct CheckOutcome {
     pub decision: Decision,
     pub verdict: CheckVerdict,
     pub approval: Option<ApprovalRequest>,
+    /// With [`AuditTiming::ReadsQueued`], an allowed read's decision event,
+    /// written with its outcome by [`Gateway::record_outcome`] as one event.
+    deferred: Option<Box<AuditEvent>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,9 +104,11 @@ pub enum AuditTiming {
     /// Before the caller hears the answer (DESIGN invariant 5).
     #[default]
     BeforeAnswer,
-    /// Allowed pure reads are queued for the next group commit instead, so
-    /// a statement stream runs at wire speed; everything else as above.
-    /// `Store::shutdown` commits the queue, so a clean stop loses none.
+    /// An allowed pure read's decision is written with its outcome, as one
+    /// event queued for the next group commit, so a statement stream runs at
+    /// wire speed; everything else as above. The front door must report
+    /// every such outcome (`record_outcome`); `Store::shutdown` commits the
+    /// queue, so a clean stop loses none.
     ReadsQueued,
 }
 
@@ -317,6 +322,7 @@ impl Gateway {
             "summary": eval.classification.summary,
         });
 
+        let mut deferred = None;
         let (verdict, approval) = match &eval.decision {
             Decision::Allow { .. } => {
                 let pure_read = eval
@@ -396,6 +402,7 @@ impl Gateway {
             decision: eval.decision,
             verdict,
             approval,
+            deferred,
         };
         if let (CheckVerdict::Pending, Some(wait), Some(approval)) =
             (&outcome.verdict, wait, &outcome.approval)
@@ -722,6 +729,20 @@ impl Gateway {
         checked: &CheckOutcome,
         outcome: ExecutionOutcome,
     ) -> Result<(), GatewayError> {
+        let report = json!({
+            "succeeded": outcome.succeeded,
+            "exit_code": outcome.exit_code,
+            "duration_ms": outcome.duration_ms,
+            "detail": outcome.detail,
+        });
+        if let Some(decided) = &checked.deferred {
+            let mut e = AuditEvent::clone(decided);
+            e.details["outcome"] = report;
+            self.inner
+                .store
+                .write_detached(move |tx| tx.append(e).map(drop))?;
+            return Ok(());
+        }
         let approval_id = checked
             .approval
             .as_ref()
@@ -737,12 +758,7 @@ impl Gateway {
         e.payload = Value::Null;
         e.approval_id = approval_id;
         e.fingerprint = Some(checked.fingerprint.clone());
-        e.details = json!({
-            "succeeded": outcome.succeeded,
-            "exit_code": outcome.exit_code,
-            "duration_ms": outcome.duration_ms,
-            "detail": outcome.detail,
-        });
+        e.details = report;
         self.inner.store.write_detached(move |tx| {
             if let Some(id) = approval_id {
                 if let Some(mut r) = tx.approval(id)? {

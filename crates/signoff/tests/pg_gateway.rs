@@ -269,10 +269,15 @@ fn reads_flow_denials_refuse_and_held_statements_run_once_approved() {
     std::thread::sleep(Duration::from_millis(300));
     let (_, v) = s.server.get("/v1/audit?limit=1000", &s.reviewer);
     let events = v["events"].as_array().unwrap();
+    // Outcomes: an `action.executed` event, or for allowed reads the
+    // outcome written into their decision event.
     let executed: Vec<&str> = events
         .iter()
-        .filter(|e| e["kind"] == "action.executed")
-        .filter_map(|e| e["details"]["detail"].as_str())
+        .filter_map(|e| match e["kind"].as_str() {
+            Some("action.executed") => e["details"]["detail"].as_str(),
+            Some("action.decided") => e["details"]["outcome"]["detail"].as_str(),
+            _ => None,
+        })
         .collect();
     assert!(executed.contains(&"DELETE 2"), "{executed:?}");
     assert!(
