@@ -322,7 +322,7 @@ impl Gateway {
             "summary": eval.classification.summary,
         });
 
-        let mut deferred = None;
+        let deferred;
         let (verdict, approval) = match &eval.decision {
             Decision::Allow { .. } => {
                 let pure_read = eval
@@ -331,15 +331,15 @@ impl Gateway {
                     .iter()
                     .all(|e| *e == Effect::Read);
                 if options.audit == AuditTiming::ReadsQueued && pure_read {
-                    self.inner
-                        .store
-                        .write_detached(move |tx| tx.append(decided).map(drop))?;
+                    deferred = Some(Box::new(decided));
                 } else {
+                    deferred = None;
                     self.inner.store.write(move |tx| tx.append(decided)).await?;
                 }
                 (CheckVerdict::Allow, None)
             }
             Decision::Deny { reason, .. } => {
+                deferred = None;
                 let reason = reason.clone();
                 self.inner.store.write(move |tx| tx.append(decided)).await?;
                 (CheckVerdict::Deny { reason }, None)
@@ -348,6 +348,7 @@ impl Gateway {
                 requirement,
                 policies,
             } => {
+                deferred = None;
                 // INVARIANT: reviewers only ever see masked payloads, whatever
                 // the target's audit setting.
                 let for_reviewers = match self.audit_masked(&action) {

@@ -19,6 +19,8 @@
 
 mod cancel;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 mod relay;
 mod rows;
 pub mod scram;

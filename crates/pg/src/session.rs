@@ -435,25 +435,25 @@ async fn fatal_with_hint<W: AsyncWrite + Unpin>(
 }
 
 /// The client half: reads messages in order and decides each statement.
-struct ClientHalf<G: Gate, W> {
-    gate: Arc<G>,
-    caller: Caller,
-    settings: Arc<Settings>,
-    upstream: W,
-    expect: mpsc::UnboundedSender<Expect<G::Ticket>>,
-    hold: Arc<Notify>,
+pub(crate) struct ClientHalf<G: Gate, W> {
+    pub(crate) gate: Arc<G>,
+    pub(crate) caller: Caller,
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) upstream: W,
+    pub(crate) expect: mpsc::UnboundedSender<Expect<G::Ticket>>,
+    pub(crate) hold: Arc<Notify>,
     /// Prepared statements' text, by name ("" is the unnamed one).
-    statements: HashMap<String, String>,
+    pub(crate) statements: HashMap<String, String>,
     /// Bound portals: the statement text and its parameters.
-    portals: HashMap<String, (String, Vec<Value>)>,
+    pub(crate) portals: HashMap<String, (String, Vec<Value>)>,
     /// After a refusal in the extended protocol, until Sync.
-    skipping: bool,
+    pub(crate) skipping: bool,
     /// Frames for the database not yet written.
-    out: BytesMut,
+    pub(crate) out: BytesMut,
 }
 
 impl<G: Gate, W: AsyncWrite + Unpin> ClientHalf<G, W> {
-    async fn run<R: AsyncRead + Unpin>(
+    pub(crate) async fn run<R: AsyncRead + Unpin>(
         &mut self,
         client: &mut FrameReader<R>,
     ) -> Result<(), String> {

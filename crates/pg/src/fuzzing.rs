@@ -1,0 +1,107 @@
+//! Drives both halves of a session over arbitrary bytes, for `cargo fuzz`
+//! (target `pg_session`): what a hostile client sends and what a broken
+//! database answers, with a gate that allows or refuses by statement text.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use signoff_core::{AuthMethod, Caller, Principal};
+use tokio::sync::{mpsc, Notify};
+
+use crate::frame::FrameReader;
+use crate::relay::Relay;
+use crate::session::ClientHalf;
+use crate::{
+    BoxFuture, Gate, Login, Outcome, RowMasking, Settings, Statement, UpstreamConfig, Verdict,
+};
+
+struct FuzzGate;
+
+impl Gate for FuzzGate {
+    type Ticket = ();
+    fn login<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<Login>, String>> {
+        Box::pin(async { Ok(None) })
+    }
+    fn caller(&self, _: &str, _: &str) -> Result<Caller, String> {
+        Err("no logins while fuzzing".into())
+    }
+    fn login_failed<'a>(&'a self, _: &'a str, _: String) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+    fn check<'a>(&'a self, _: &'a Caller, s: Statement) -> BoxFuture<'a, Verdict<()>> {
+        Box::pin(async move {
+            match s.sql.len() % 3 {
+                0 => Verdict::Refuse {
+                    sqlstate: crate::SQLSTATE_DENIED,
+                    message: "denied".into(),
+                },
+                _ => Verdict::Allow(()),
+            }
+        })
+    }
+    fn outcome(&self, _: (), _: Outcome, _: Duration) {}
+}
+
+/// Runs a session after login: `client` as the client's bytes, `upstream`
+/// as the database's. Must never panic or hang.
+pub fn session(client: &[u8], upstream: &[u8]) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    rt.block_on(async {
+        let masker = signoff_mask::Masker::new(&signoff_mask::MaskConfig::default()).ok();
+        let settings = Arc::new(Settings {
+            target: "db".into(),
+            upstream: UpstreamConfig {
+                host: "127.0.0.1".into(),
+                port: 1,
+                user: "u".into(),
+                password: None,
+                database: "d".into(),
+                connect_timeout: Duration::from_secs(1),
+            },
+            max_message_bytes: 1 << 16,
+            masking: masker.map(|m| RowMasking {
+                masker: Arc::new(m),
+                columns: vec!["secret".into()],
+            }),
+            tls: None,
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        let relay = Relay {
+            gate: Arc::new(FuzzGate),
+            upstream: FrameReader::new(upstream, 1 << 16),
+            client: tokio::io::sink(),
+            expect: rx,
+            masking: settings.masking.clone(),
+        };
+        let mut half = ClientHalf {
+            gate: Arc::new(FuzzGate),
+            caller: Caller {
+                principal: Principal::Agent("fuzz".into()),
+                on_behalf_of: "owner".into(),
+                groups: Default::default(),
+                auth: AuthMethod::ApiKey {
+                    key_id: "so_fuzz".into(),
+                },
+            },
+            settings,
+            upstream: tokio::io::sink(),
+            expect: tx,
+            hold: Arc::new(Notify::new()),
+            statements: HashMap::new(),
+            portals: HashMap::new(),
+            skipping: false,
+            out: BytesMut::new(),
+        };
+        let mut reader = FrameReader::new(client, 1 << 16);
+        let _ = half.run(&mut reader).await;
+        drop(half);
+        let _ = relay.run().await;
+    });
+}
