@@ -170,3 +170,72 @@ async fn state_survives_a_restart_and_the_chain_continues() {
     assert_eq!(e.seq, 6);
     assert!(verify_store(&store).ok());
 }
+
+#[tokio::test]
+async fn a_version_1_database_gains_scram_verifiers_and_keeps_its_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.shutdown();
+    }
+    let path = dir.path().join("signoff.db");
+    {
+        // Roll the file back to what version 1 wrote.
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "DROP TABLE api_keys; \
+             CREATE TABLE api_keys (hash TEXT PRIMARY KEY, key_id TEXT NOT NULL UNIQUE, principal TEXT NOT NULL, \
+             label TEXT, created_at TEXT NOT NULL, revoked_at TEXT); \
+             INSERT INTO api_keys VALUES ('h', 'so_old', 'agent:a', NULL, '2026-01-01T00:00:00Z', NULL); \
+             UPDATE meta SET value = '1' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let old = store
+        .read(|c| crate::read::key_by_hash(c, "h"))
+        .await
+        .unwrap();
+    assert_eq!(old.unwrap().key_id, "so_old", "old keys still authenticate");
+    let none = store
+        .read(|c| crate::read::scram_verifiers(c, "agent:a"))
+        .await
+        .unwrap();
+    assert!(
+        none.is_empty(),
+        "an old key has no verifier, so no PostgreSQL login"
+    );
+    let p: signoff_core::Principal = "agent:a".parse().unwrap();
+    store
+        .write(move |tx| {
+            tx.insert_key(
+                "h2",
+                "so_new",
+                &p,
+                None,
+                "SCRAM-SHA-256$1:AA==$AA==:AA==",
+                time::OffsetDateTime::now_utc(),
+            )
+        })
+        .await
+        .unwrap();
+    let one = store
+        .read(|c| crate::read::scram_verifiers(c, "agent:a"))
+        .await
+        .unwrap();
+    assert_eq!(
+        one,
+        vec![(
+            "so_new".to_owned(),
+            "SCRAM-SHA-256$1:AA==$AA==:AA==".to_owned()
+        )]
+    );
+    let version: String = raw(&store)
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, "2");
+}
