@@ -54,7 +54,16 @@ pub fn session(client: &[u8], upstream: &[u8]) {
         return;
     };
     rt.block_on(async {
-        let masker = signoff_mask::Masker::new(&signoff_mask::MaskConfig::default()).ok();
+        // Built once: compiling the detectors dominates a run otherwise.
+        static MASKER: std::sync::OnceLock<Option<Arc<signoff_mask::Masker>>> =
+            std::sync::OnceLock::new();
+        let masker = MASKER
+            .get_or_init(|| {
+                signoff_mask::Masker::new(&signoff_mask::MaskConfig::default())
+                    .ok()
+                    .map(Arc::new)
+            })
+            .clone();
         let settings = Arc::new(Settings {
             target: "db".into(),
             upstream: UpstreamConfig {
@@ -66,8 +75,8 @@ pub fn session(client: &[u8], upstream: &[u8]) {
                 connect_timeout: Duration::from_secs(1),
             },
             max_message_bytes: 1 << 16,
-            masking: masker.map(|m| RowMasking {
-                masker: Arc::new(m),
+            masking: masker.map(|masker| RowMasking {
+                masker,
                 columns: vec!["secret".into()],
             }),
             tls: None,
