@@ -709,3 +709,49 @@ fn psycopg_uses_the_door_with_parameters() {
     assert!(t.contains("denied 42501"), "{t}");
     assert_eq!(rt.block_on(count("pg_psycopg")), 3);
 }
+
+#[test]
+fn tls_is_offered_when_configured() {
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = (certs.path().join("c.pem"), certs.path().join("k.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ])
+        .args(["-subj", "/CN=localhost", "-days", "1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is installed");
+    assert!(made.status.success(), "{}", text(&made));
+    let s = start(
+        "30s",
+        &format!(
+            "tls = {{ cert = {:?}, key = {:?} }}",
+            cert.to_str().unwrap(),
+            key.to_str().unwrap()
+        ),
+    );
+    let info = s.conninfo().replace("sslmode=disable", "sslmode=require");
+    let out = Command::new("psql")
+        .args([
+            &info,
+            "-X",
+            "-c",
+            "\\conninfo",
+            "-c",
+            "SELECT 41 + 1 AS answer",
+        ])
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("SSL connection") && t.contains("42"), "{t}");
+}
