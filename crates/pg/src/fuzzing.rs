@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use signoff_core::{AuthMethod, Caller, Principal};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 use crate::frame::FrameReader;
 use crate::relay::Relay;
@@ -81,7 +81,7 @@ pub fn session(client: &[u8], upstream: &[u8]) {
             }),
             tls: None,
         });
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = crate::relay::expectations();
         let relay = Relay {
             gate: Arc::new(FuzzGate),
             upstream: FrameReader::new(upstream, 1 << 16),

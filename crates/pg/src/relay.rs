@@ -63,11 +63,62 @@ impl<T> Expect<T> {
     }
 }
 
+/// The client half's end of the expectations. Entries are queued without
+/// waking the relay, which reads them when the response arrives (an entry is
+/// always queued before its message is written upstream); only a fatal error
+/// or the end of the client half wakes it.
+pub(crate) struct Expectations<T> {
+    queue: Arc<std::sync::Mutex<VecDeque<Expect<T>>>>,
+    wake: mpsc::UnboundedSender<Expect<T>>,
+}
+
+/// The relay's end.
+pub(crate) struct Incoming<T> {
+    queue: Arc<std::sync::Mutex<VecDeque<Expect<T>>>>,
+    wake: mpsc::UnboundedReceiver<Expect<T>>,
+}
+
+pub(crate) fn expectations<T>() -> (Expectations<T>, Incoming<T>) {
+    let queue = Arc::new(std::sync::Mutex::new(VecDeque::new()));
+    let (wake, woken) = mpsc::unbounded_channel();
+    (
+        Expectations {
+            queue: queue.clone(),
+            wake,
+        },
+        Incoming { queue, wake: woken },
+    )
+}
+
+impl<T> Expectations<T> {
+    /// Fails once the relay has ended.
+    pub fn send(&self, e: Expect<T>) -> Result<(), ()> {
+        if self.wake.is_closed() {
+            return Err(());
+        }
+        match e {
+            Expect::Fatal(_) => self.wake.send(e).map_err(drop),
+            e => {
+                self.queue.lock().map_err(drop)?.push_back(e);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<T> Incoming<T> {
+    fn drain_into(&self, queue: &mut VecDeque<Expect<T>>) {
+        if let Ok(mut q) = self.queue.lock() {
+            queue.extend(q.drain(..));
+        }
+    }
+}
+
 pub(crate) struct Relay<G: Gate, R, W> {
     pub gate: Arc<G>,
     pub upstream: FrameReader<R>,
     pub client: W,
-    pub expect: mpsc::UnboundedReceiver<Expect<G::Ticket>>,
+    pub expect: Incoming<G::Ticket>,
     pub masking: Option<RowMasking>,
 }
 
@@ -86,15 +137,15 @@ impl<G: Gate, R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Relay<G, R, W> {
         let mut descs = Descriptions::default();
         let mut out = BytesMut::with_capacity(16 * 1024);
         loop {
-            while let Ok(e) = self.expect.try_recv() {
-                if let Expect::Fatal(bytes) = e {
-                    out.extend_from_slice(&bytes);
-                    let _ = self.client.write_all(&out).await;
-                    let _ = self.client.shutdown().await;
-                    return Err("fatal error sent to the client".into());
-                }
-                queue.push_back(e);
+            if let Ok(Expect::Fatal(bytes)) = self.expect.wake.try_recv() {
+                out.extend_from_slice(&bytes);
+                let _ = self.client.write_all(&out).await;
+                let _ = self.client.shutdown().await;
+                self.expect.drain_into(&mut queue);
+                self.settle(&mut queue);
+                return Err("fatal error sent to the client".into());
             }
+            self.expect.drain_into(&mut queue);
             match self.upstream.buffered() {
                 Ok(Some(frame)) => {
                     let bytes = self.handle(frame.tag, frame.bytes, &mut queue, &mut descs);
@@ -121,20 +172,24 @@ impl<G: Gate, R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Relay<G, R, W> {
                     }
                     Err(e) => return self.upstream_failed(e, &mut queue, out).await,
                 },
-                e = self.expect.recv() => match e {
-                    Some(Expect::Fatal(bytes)) => {
-                        let _ = self.client.write_all(&bytes).await;
-                        let _ = self.client.shutdown().await;
-                        self.settle(&mut queue);
-                        return Err("fatal error sent to the client".into());
+                e = self.expect.wake.recv() => {
+                    self.expect.drain_into(&mut queue);
+                    match e {
+                        Some(Expect::Fatal(bytes)) => {
+                            let _ = self.client.write_all(&bytes).await;
+                            let _ = self.client.shutdown().await;
+                            self.settle(&mut queue);
+                            return Err("fatal error sent to the client".into());
+                        }
+                        // Only fatal errors are sent on the channel.
+                        Some(e) => queue.push_back(e),
+                        // The client half ended: nothing more will be sent.
+                        None => {
+                            self.settle(&mut queue);
+                            return Ok(());
+                        }
                     }
-                    Some(e) => queue.push_back(e),
-                    // The client half ended: nothing more will be sent.
-                    None => {
-                        self.settle(&mut queue);
-                        return Ok(());
-                    }
-                },
+                }
             }
         }
     }

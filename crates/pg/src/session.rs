@@ -16,7 +16,7 @@ use signoff_core::scram::principal_salt;
 use signoff_core::Caller;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 use crate::cancel::Registry;
 use crate::frame::{message, Frame, FrameError, FrameReader};
@@ -225,7 +225,7 @@ async fn run<S, G>(
     }
     tracing::info!(%peer, caller = %caller.principal, target = %settings.target, "session started");
 
-    let (expect_tx, expect_rx) = mpsc::unbounded_channel();
+    let (expect_tx, expect_rx) = crate::relay::expectations();
     let relay = Relay {
         gate: gate.clone(),
         upstream: up.reader,
@@ -440,7 +440,7 @@ pub(crate) struct ClientHalf<G: Gate, W> {
     pub(crate) caller: Caller,
     pub(crate) settings: Arc<Settings>,
     pub(crate) upstream: W,
-    pub(crate) expect: mpsc::UnboundedSender<Expect<G::Ticket>>,
+    pub(crate) expect: crate::relay::Expectations<G::Ticket>,
     pub(crate) hold: Arc<Notify>,
     /// Prepared statements' text, by name ("" is the unnamed one).
     pub(crate) statements: HashMap<String, String>,
