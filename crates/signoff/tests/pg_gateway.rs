@@ -460,14 +460,25 @@ fn logins_need_a_principal_and_its_key() {
         s.port, s.reviewer
     );
     assert!(rt.block_on(connect(&info)).is_err());
-    let (_, v) = s.server.get("/v1/audit?limit=1000", &s.reviewer);
-    let failed: Vec<_> = v["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "auth.failed")
-        .collect();
-    assert_eq!(failed.len(), 4, "{failed:?}");
+    // The refusal reaches the client before its audit event commits.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, v) = s.server.get("/v1/audit?limit=1000", &s.reviewer);
+        let failed = v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "auth.failed")
+            .count();
+        if failed == 4 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{failed} of 4 failed logins audited: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
