@@ -19,6 +19,7 @@ cd "$(dirname "$0")/.."
 mkdir -p bench/out
 only="${1:-all}"
 want() { [ "$only" = all ] || [ "$only" = "$1" ]; }
+free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"; }
 
 median_us() { # criterion estimates → median in µs
   python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['median']['point_estimate']/1000, 2))" "target/criterion/$1/new/estimates.json"
@@ -54,7 +55,7 @@ if want api; then
   echo "== api: POST /v1/actions (allowed, classified, decided, durably audited) vs GET /healthz, 64 connections"
   cargo build -q --release -p signoff
   dir=$(mktemp -d)
-  port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+  port=$(free_port)
   SIGNOFF_LOG=warn target/release/signoff serve --data-dir "$dir/data" --listen "127.0.0.1:$port" 2>"$dir/serve.log" &
   pid=$!
   trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
@@ -94,8 +95,8 @@ if want mcp; then
   cargo bench -q -p signoff-mcp --bench roundtrip --no-run 2>/dev/null
   bench_bin=$(ls -t target/release/deps/roundtrip-* | grep -v '\.d$' | head -1)
   dir=$(mktemp -d)
-  up_port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
-  so_port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+  up_port=$(free_port)
+  so_port=$(free_port)
   "$py" crates/signoff/tests/mcp/upstream.py --http "$up_port" >"$dir/upstream.log" 2>&1 &
   up_pid=$!
   mkdir -p "$dir/policies"
@@ -153,9 +154,9 @@ if want pg; then
   pg_host=127.0.0.1 pg_port=5432 pg_user=postgres pg_db=test
   duration=${DURATION:-15}
   dir=$(mktemp -d); chmod 755 "$dir"
-  so_port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
-  pgb_port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
-  http_port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+  so_port=$(free_port)
+  pgb_port=$(free_port)
+  http_port=$(free_port)
   pgbench -i -s 10 -q "host=$pg_host port=$pg_port user=$pg_user dbname=$pg_db" >/dev/null 2>&1
   mkdir -p "$dir/policies"; cp crates/policy/starter/*.cedar "$dir/policies/"
   cat >"$dir/signoff.toml" <<TOML

@@ -136,11 +136,16 @@ pub(crate) fn mask_row(frame: &[u8], columns: &Columns, masking: &RowMasking) ->
     if !changed {
         return None;
     }
-    let mut out = BytesMut::with_capacity(frame.len() + 64);
+    Some(encode_row(masked.iter().map(|v| v.as_deref())))
+}
+
+/// A DataRow message.
+fn encode_row<'a>(values: impl ExactSizeIterator<Item = Option<&'a [u8]>>) -> Bytes {
+    let mut out = BytesMut::new();
     out.put_u8(b'D');
     out.put_i32(0);
-    out.put_i16(count as i16);
-    for v in &masked {
+    out.put_i16(values.len() as i16);
+    for v in values {
         match v {
             None => out.put_i32(-1),
             Some(v) => {
@@ -151,7 +156,7 @@ pub(crate) fn mask_row(frame: &[u8], columns: &Columns, masking: &RowMasking) ->
     }
     let len = (out.len() - 1) as i32;
     out[1..5].copy_from_slice(&len.to_be_bytes());
-    Some(out.freeze())
+    out.freeze()
 }
 
 #[cfg(test)]
@@ -174,22 +179,7 @@ mod tests {
     }
 
     fn row(values: &[Option<&[u8]>]) -> Bytes {
-        let mut out = BytesMut::new();
-        out.put_u8(b'D');
-        out.put_i32(0);
-        out.put_i16(values.len() as i16);
-        for v in values {
-            match v {
-                None => out.put_i32(-1),
-                Some(v) => {
-                    out.put_i32(v.len() as i32);
-                    out.put_slice(v);
-                }
-            }
-        }
-        let len = (out.len() - 1) as i32;
-        out[1..5].copy_from_slice(&len.to_be_bytes());
-        out.freeze()
+        encode_row(values.iter().copied())
     }
 
     #[test]

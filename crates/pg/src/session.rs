@@ -59,6 +59,8 @@ pub(crate) async fn serve_connection<G: Gate>(
             Ok(None) => return,
             Err(e) => {
                 tracing::info!(%peer, error = %e, "bad startup packet");
+                let text = format!("invalid startup packet: {e}");
+                let _ = fatal(&mut tcp, "08P01", &text).await;
                 return;
             }
         }
@@ -345,7 +347,7 @@ where
                 write,
                 "28P01",
                 &format!("password authentication failed for user \"{user}\""),
-                "log in as a signoff principal (`agent:NAME` or `user:NAME`) with one of its API keys as the password; create one with `signoff keys create --principal agent:NAME`",
+                Some("log in as a signoff principal (`agent:NAME` or `user:NAME`) with one of its API keys as the password; create one with `signoff keys create --principal agent:NAME`"),
             )
             .await;
             return Err(e.to_string());
@@ -416,20 +418,17 @@ async fn fatal<W: AsyncWrite + Unpin>(
     sqlstate: &str,
     text: &str,
 ) -> std::io::Result<()> {
-    write
-        .write_all(&error_frame("FATAL", sqlstate, text, None))
-        .await?;
-    write.shutdown().await
+    fatal_with_hint(write, sqlstate, text, None).await
 }
 
 async fn fatal_with_hint<W: AsyncWrite + Unpin>(
     write: &mut W,
     sqlstate: &str,
     text: &str,
-    hint: &str,
+    hint: Option<&str>,
 ) -> std::io::Result<()> {
     write
-        .write_all(&error_frame("FATAL", sqlstate, text, Some(hint)))
+        .write_all(&error_frame("FATAL", sqlstate, text, hint))
         .await?;
     write.shutdown().await
 }
@@ -522,9 +521,7 @@ impl<G: Gate, W: AsyncWrite + Unpin> ClientHalf<G, W> {
     }
 
     async fn terminate(&mut self) -> Result<(), String> {
-        let mut out = BytesMut::new();
-        message(b'X', b"", &mut out);
-        self.out.extend_from_slice(&out);
+        message(b'X', b"", &mut self.out);
         let _ = self.flush().await;
         Ok(())
     }
