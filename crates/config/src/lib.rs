@@ -15,6 +15,10 @@ use signoff_core::{
 };
 use toml::Spanned;
 
+mod channels;
+
+pub use channels::{ChannelsConfig, SlackConfig, TeamsConfig, WebhookConfig, WEBHOOK_EVENTS};
+
 /// The commented config `signoff init` writes.
 pub const INIT_TEMPLATE: &str = include_str!("init.toml");
 
@@ -49,6 +53,8 @@ pub struct Config {
     pub mcp_upstreams: BTreeMap<String, McpUpstream>,
     /// The PostgreSQL front door of each `postgres` target with a `listen`.
     pub pg_listeners: BTreeMap<String, PgListener>,
+    /// Slack, Teams and outgoing webhooks.
+    pub channels: ChannelsConfig,
 }
 
 /// A `postgres` target served on the wire protocol.
@@ -130,6 +136,10 @@ struct Raw {
     targets: Vec<RawTarget>,
     #[serde(default)]
     masking: RawMasking,
+    slack: Option<channels::RawSlack>,
+    teams: Option<channels::RawTeams>,
+    #[serde(default)]
+    webhooks: Vec<channels::RawWebhook>,
 }
 
 #[derive(Deserialize, Default)]
@@ -180,6 +190,8 @@ struct RawApprovals {
 #[serde(deny_unknown_fields)]
 struct RawUser {
     id: Spanned<String>,
+    /// Matches the reviewer's Slack profile e-mail (`users.info`).
+    email: Option<String>,
     #[serde(default)]
     groups: Vec<String>,
     #[serde(default)]
@@ -230,6 +242,8 @@ struct RawTarget {
     tls: Option<RawTls>,
     #[serde(default)]
     masked_columns: Vec<String>,
+    /// Where this target's approval requests are posted in Slack.
+    slack_channel: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -503,8 +517,25 @@ impl Config {
         }
 
         let masking = masking(&raw.masking, &invalid)?;
+        let user_ids: Vec<String> = directory.users.iter().map(|u| u.id.clone()).collect();
+        let channels = ChannelsConfig {
+            slack: channels::slack(raw.slack, &user_ids, &invalid)?,
+            teams: channels::teams(raw.teams),
+            webhooks: channels::webhooks(raw.webhooks, &invalid)?,
+            target_slack_channels: raw
+                .targets
+                .iter()
+                .filter_map(|t| Some((t.name.get_ref().clone(), t.slack_channel.clone()?)))
+                .collect(),
+            user_emails: raw
+                .users
+                .iter()
+                .filter_map(|u| Some((u.email.as_ref()?.to_lowercase(), u.id.get_ref().clone())))
+                .collect(),
+        };
 
         Ok(Config {
+            channels,
             masking,
             mcp_upstreams,
             pg_listeners,
@@ -542,6 +573,7 @@ impl Config {
         Config {
             mcp_upstreams: BTreeMap::new(),
             pg_listeners: BTreeMap::new(),
+            channels: ChannelsConfig::default(),
             source: None,
             server: ServerConfig {
                 listen,

@@ -99,6 +99,8 @@ pub enum AuthMethod {
     ApiKey { key_id: String },
     /// An OIDC ID or access token.
     Oidc { issuer: String, subject: String },
+    /// A signed Slack interaction from this Slack user, mapped to a signoff user.
+    Slack { team: String, user: String },
 }
 
 /// An authenticated caller: the principal, the human accountable for it, and the

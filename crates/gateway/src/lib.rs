@@ -196,8 +196,13 @@ impl Gateway {
 
     /// Where a request can be seen and reviewed (the API until the web inbox lands).
     pub fn review_url(&self, id: Uuid) -> String {
+        format!("{}{id}", self.review_url_prefix())
+    }
+
+    /// Review links are this followed by the request id.
+    pub fn review_url_prefix(&self) -> String {
         format!(
-            "{}/v1/approvals/{id}",
+            "{}/v1/approvals/",
             self.inner.settings.public_url.trim_end_matches('/')
         )
     }
@@ -573,6 +578,8 @@ impl Gateway {
     ) -> Result<ApprovalRequest, GatewayError> {
         let reviewer = Reviewer::from(caller);
         let actor = caller.principal.clone();
+        // How the reviewer proved who they are is part of the evidence.
+        let via = serde_json::to_value(&caller.auth).unwrap_or(Value::Null);
         let gw = self.clone();
         let (result, request) = self
             .inner
@@ -603,6 +610,7 @@ impl Gateway {
                             "window_secs": window.map(|w| w.as_secs()),
                             "approvals_received": out.approvals_received,
                             "approvals_required": out.approvals_required,
+                            "via": via,
                         });
                         tx.append(e)?;
                         if !out.status.is_pending() {
@@ -615,7 +623,7 @@ impl Gateway {
                     Err(err) => {
                         e.kind = AuditKind::ReviewRefused;
                         e.details =
-                            json!({ "verdict": verdict.as_str(), "error": err.to_string() });
+                            json!({ "verdict": verdict.as_str(), "error": err.to_string(), "via": via });
                         tx.append(e)?;
                         Ok((Err(err.into()), None))
                     }

@@ -90,8 +90,16 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn encode(&self) -> String {
+        self.encode_with(|_| {})
+    }
+
+    /// Encodes these metrics, then what `more` appends, then `# EOF`.
+    pub fn encode_with(&self, more: impl FnOnce(&mut String)) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut out = String::new();
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        let _ = encode_registry(&mut out, &self.registry);
+        more(&mut out);
+        let _ = encode_eof(&mut out);
         out
     }
 }

@@ -1,17 +1,20 @@
 //! signoff's HTTP server (DESIGN §10): the check API, approvals, reviews, the
 //! audit log, health, Prometheus metrics and the OpenAPI document.
 
+pub mod channels;
 mod error;
 pub mod mcp;
 pub mod pg;
 mod routes;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
+use signoff_channels::ChannelMetrics;
 use signoff_gateway::Gateway;
 use tower_http::trace::TraceLayer;
 
@@ -21,10 +24,17 @@ pub use routes::ApiDoc;
 #[derive(Clone)]
 pub struct AppState {
     pub gateway: Gateway,
+    pub channel_metrics: Arc<ChannelMetrics>,
+}
+
+/// What the core router needs besides the gateway.
+pub struct RouterConfig {
+    pub max_body_bytes: usize,
+    pub channel_metrics: Arc<ChannelMetrics>,
 }
 
 /// The full router.
-pub fn router(gateway: Gateway, max_body_bytes: usize) -> Router {
+pub fn router(gateway: Gateway, config: RouterConfig) -> Router {
     Router::new()
         .route("/v1/actions", post(routes::check))
         .route("/v1/actions/{id}/outcome", post(routes::outcome))
@@ -37,9 +47,12 @@ pub fn router(gateway: Gateway, max_body_bytes: usize) -> Router {
         .route("/healthz", get(routes::health))
         .route("/metrics", get(routes::metrics))
         .fallback(routes::not_found)
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(TraceLayer::new_for_http())
-        .with_state(AppState { gateway })
+        .with_state(AppState {
+            gateway,
+            channel_metrics: config.channel_metrics,
+        })
 }
 
 /// Serves until `shutdown` resolves, then drains open requests.

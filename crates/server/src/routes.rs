@@ -377,7 +377,9 @@ pub async fn metrics(State(s): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        s.gateway.metrics().encode(),
+        s.gateway
+            .metrics()
+            .encode_with(|out| s.channel_metrics.encode_into(out)),
     )
         .into_response()
 }

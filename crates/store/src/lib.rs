@@ -7,6 +7,7 @@
 //! committed, so an acknowledged decision is durable (DESIGN invariant 5).
 
 pub mod checkpoint;
+pub mod outbox;
 pub mod read;
 mod schema;
 mod write;
@@ -18,6 +19,7 @@ use rusqlite::OpenFlags;
 use tokio::sync::oneshot;
 
 pub use checkpoint::{verify, Checkpoint, CheckpointSigner, VerifyReport};
+pub use outbox::{OutboxCounts, OutboxRow};
 pub use read::{AuditFilter, KeyRecord};
 pub use rusqlite::Connection;
 pub use write::Tx;

@@ -3,7 +3,8 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// 2: `api_keys.scram` (SCRAM verifiers for PostgreSQL login).
-const VERSION: i64 = 2;
+/// 3: `outbox` and `channel_refs` (notification delivery).
+const VERSION: i64 = 3;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (
@@ -63,6 +64,33 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 
+-- One row per (channel, audit event) to deliver. The audit log is the source:
+-- the dispatcher's cursor (meta `outbox_cursor`) moves in the same
+-- transaction that inserts the rows, so a restart loses no notification.
+CREATE TABLE IF NOT EXISTS outbox (
+    id           INTEGER PRIMARY KEY,
+    channel      TEXT NOT NULL,
+    event_seq    INTEGER NOT NULL,
+    approval_id  TEXT,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_at      TEXT NOT NULL,
+    state        TEXT NOT NULL DEFAULT 'pending',
+    last_error   TEXT,
+    done_at      TEXT,
+    UNIQUE (channel, event_seq)
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_at);
+CREATE INDEX IF NOT EXISTS outbox_by_request ON outbox (channel, approval_id, state);
+
+-- What a channel remembers about a request, e.g. the Slack message to update.
+CREATE TABLE IF NOT EXISTS channel_refs (
+    channel     TEXT NOT NULL,
+    approval_id TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    PRIMARY KEY (channel, approval_id, name)
+);
+
 CREATE TABLE IF NOT EXISTS checkpoints (
     seq        INTEGER PRIMARY KEY,
     hash       TEXT NOT NULL,
@@ -87,12 +115,16 @@ pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
             Ok(())
         }
         Some(Ok(v)) if v == VERSION => Ok(()),
-        Some(Ok(1)) => {
-            // Keys from version 1 have no verifier: they keep working over HTTP,
-            // and PostgreSQL login asks for a new key.
-            conn.execute_batch(
-                "ALTER TABLE api_keys ADD COLUMN scram TEXT; \
-                 UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+        Some(Ok(v @ 1..=2)) => {
+            // Tables new since `v` were made by SCHEMA above; columns need ALTER.
+            if v == 1 {
+                // Keys from version 1 have no verifier: they keep working over
+                // HTTP, and PostgreSQL login asks for a new key.
+                conn.execute_batch("ALTER TABLE api_keys ADD COLUMN scram TEXT;")?;
+            }
+            conn.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                [VERSION.to_string()],
             )?;
             Ok(())
         }

@@ -187,6 +187,7 @@ async fn a_version_1_database_gains_scram_verifiers_and_keeps_its_keys() {
              CREATE TABLE api_keys (hash TEXT PRIMARY KEY, key_id TEXT NOT NULL UNIQUE, principal TEXT NOT NULL, \
              label TEXT, created_at TEXT NOT NULL, revoked_at TEXT); \
              INSERT INTO api_keys VALUES ('h', 'so_old', 'agent:a', NULL, '2026-01-01T00:00:00Z', NULL); \
+             DROP TABLE outbox; DROP TABLE channel_refs; \
              UPDATE meta SET value = '1' WHERE key = 'schema_version';",
         )
         .unwrap();
@@ -237,5 +238,90 @@ async fn a_version_1_database_gains_scram_verifiers_and_keeps_its_keys() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, "2");
+    assert_eq!(version, "3");
+    let outbox: i64 = rusqlite::Connection::open(store.path())
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(outbox, 0, "version 3 tables exist after the migration");
+}
+
+/// The outbox keeps a request's notifications in order, skips what no
+/// channel wants, and retries only when due.
+#[tokio::test]
+async fn outbox_orders_per_request_and_retries_when_due() {
+    use crate::outbox::{outbox_counts, outbox_due};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.write(|tx| tx.init_outbox_cursor()).await.unwrap();
+    let (a, b) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    store
+        .write(move |tx| {
+            for (kind, approval) in [
+                (AuditKind::RequestCreated, Some(a)),
+                (AuditKind::ActionDecided, None),
+                (AuditKind::RequestCreated, Some(b)),
+                (AuditKind::RequestResolved, Some(a)),
+            ] {
+                let mut e = event(0);
+                e.kind = kind;
+                e.approval_id = approval;
+                tx.append(e)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let read = store
+        .write(move |tx| {
+            tx.enqueue_outbox(
+                &["slack".to_owned()],
+                |_, kind, _| kind != AuditKind::ActionDecided,
+                100,
+                now,
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(read, 4);
+    let due = |at| {
+        let store = store.clone();
+        async move {
+            store
+                .read(move |c| outbox_due(c, "slack", at, 10))
+                .await
+                .unwrap()
+        }
+    };
+    let first = due(now).await;
+    assert_eq!(
+        first.iter().map(|r| r.approval_id).collect::<Vec<_>>(),
+        [Some(a), Some(b)],
+        "a's resolution waits for a's creation"
+    );
+    let (ra, rb) = (first[0].id, first[1].id);
+    let later = now + time::Duration::seconds(30);
+    store
+        .write(move |tx| {
+            tx.outbox_delivered(ra, now)?;
+            tx.outbox_failed(rb, "HTTP 503", Some(later))
+        })
+        .await
+        .unwrap();
+    let next = due(now).await;
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].approval_id, Some(a));
+    assert_eq!(next[0].attempts, 0);
+    let retried = due(later).await;
+    assert_eq!(retried.len(), 2, "b is due again at its retry time");
+    assert_eq!(retried.iter().find(|r| r.id == rb).unwrap().attempts, 1);
+    // Nothing new: the cursor moved past every event.
+    let again = store
+        .write(move |tx| tx.enqueue_outbox(&["slack".to_owned()], |_, _, _| true, 100, now))
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+    let counts = store.read(outbox_counts).await.unwrap();
+    assert_eq!((counts.pending, counts.dead), (2, 0));
 }

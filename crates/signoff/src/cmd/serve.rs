@@ -157,18 +157,56 @@ pub async fn run(config_path: Option<PathBuf>, log_format: &str, args: Args) -> 
         });
         pg_doors.push(tokio::spawn(signoff_pg::serve(socket, settings, gate)));
     }
-    let app = signoff_server::router(gateway.clone(), config.server.max_body_bytes)
-        .merge(signoff_server::mcp::routes(gateway.clone(), mcp));
+    let mut channels = signoff_server::channels::Channels::from_config(&config)
+        .context("cannot set up the reviewer channels")?;
+    let slack = channels.slack.clone();
+    let deliveries = channels
+        .start(&gateway, &config)
+        .await
+        .context("cannot start notification delivery")?;
+    if !deliveries.is_empty() {
+        eprintln!("Notifications: {}", channel_names(&config));
+    }
+    let mut app = signoff_server::router(
+        gateway.clone(),
+        signoff_server::RouterConfig {
+            max_body_bytes: config.server.max_body_bytes,
+            channel_metrics: channels.metrics.clone(),
+        },
+    )
+    .merge(signoff_server::mcp::routes(gateway.clone(), mcp));
+    if let Some(slack) = slack {
+        app = app.merge(signoff_server::channels::slack_routes(
+            gateway.clone(),
+            slack,
+        ));
+    }
     signoff_server::serve(listener, app, shutdown_signal())
         .await
         .context("the HTTP server failed")?;
     sweeper.abort();
-    for door in &pg_doors {
-        door.abort();
+    for task in pg_doors.iter().chain(&deliveries) {
+        task.abort();
     }
     tracing::info!("shutting down: committing the audit log");
     store.shutdown();
     Ok(ExitCode::SUCCESS)
+}
+
+fn channel_names(config: &signoff_config::Config) -> String {
+    let c = &config.channels;
+    let mut names = Vec::new();
+    if let Some(s) = &c.slack {
+        names.push(format!(
+            "Slack (channel {}, interactions at /slack/interactions)",
+            s.channel
+        ));
+    }
+    if c.teams.is_some() {
+        names.push("Teams".to_owned());
+    }
+    names.extend(c.webhooks.iter().map(|w| format!("webhook `{}`", w.name)));
+    names.join(", ")
 }
 
 /// The hosts MCP clients may name in `Host`: loopback and the public URL's.

@@ -38,10 +38,19 @@ impl Server {
     }
 
     pub fn with_config(dir: &Path, config: &Path) -> Server {
-        Server::start(dir, &["--config", config.to_str().unwrap(), "serve"])
+        Server::with_config_env(dir, config, &[])
+    }
+
+    /// With extra environment variables (secrets named in the config).
+    pub fn with_config_env(dir: &Path, config: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_env(dir, &["--config", config.to_str().unwrap(), "serve"], env)
     }
 
     fn start(dir: &Path, args: &[&str]) -> Server {
+        Server::start_env(dir, args, &[])
+    }
+
+    fn start_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let mut child = Command::new(BIN)
@@ -49,6 +58,7 @@ impl Server {
             .args(["--listen", &listen])
             .current_dir(dir)
             .env("SIGNOFF_LOG", "warn")
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
