@@ -2,7 +2,7 @@
 # Runs every signoff benchmark beside its baseline in one go and prints the ratios.
 #
 #   bench/run.sh            all of them (about 3 minutes)
-#   bench/run.sh decide     one section: decide | audit | wake | api | mask | mcp | pg
+#   bench/run.sh decide     one section: decide | audit | wake | api | mask | mcp | pg | slack
 #
 # The mask section compares with Presidio when PRESIDIO_PYTHON names a Python
 # with presidio-analyzer and presidio-anonymizer installed (see bench/mask.py).
@@ -209,4 +209,10 @@ INI
   kill $so_pid; wait $so_pid 2>/dev/null || true
   decided=$(sqlite3 "$dir/data/signoff.db" "SELECT count(*) FROM audit WHERE kind = 'action.decided'" 2>/dev/null || echo "?")
   echo "  audit after the run: $decided statements decided; $(target/release/signoff audit verify --data-dir "$dir/data")"
+fi
+
+if want slack; then
+  echo "== slack: signed-click acknowledgement vs /healthz; request -> Slack message (loopback fake Slack API)"
+  cargo build -q --release -p signoff
+  python3 bench/slack.py target/release/signoff
 fi

@@ -202,7 +202,7 @@ impl Gateway {
     /// Review links are this followed by the request id.
     pub fn review_url_prefix(&self) -> String {
         format!(
-            "{}/v1/approvals/",
+            "{}/ui/requests/",
             self.inner.settings.public_url.trim_end_matches('/')
         )
     }
@@ -217,6 +217,28 @@ impl Gateway {
 
     fn masked(&self, payload: &Payload) -> Value {
         self.inner.masker.mask(&payload.body_json())
+    }
+
+    /// The classification as reviewers see it: facts repeat the payload's
+    /// arguments and the summary its flags, so both are masked like it.
+    fn masked_classification(&self, c: &Classification) -> Classification {
+        let facts = serde_json::to_value(&c.facts)
+            .ok()
+            .map(|v| self.inner.masker.mask(&v))
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        Classification {
+            effects: c.effects.clone(),
+            facts,
+            summary: self.masked_text(&c.summary),
+        }
+    }
+
+    fn masked_text(&self, text: &str) -> String {
+        match self.inner.masker.mask(&Value::String(text.to_owned())) {
+            Value::String(s) => s,
+            _ => "[withheld: masking unavailable]".into(),
+        }
     }
 
     /// The payload as the audit log keeps it: masked unless the target turns
@@ -324,7 +346,7 @@ impl Gateway {
             "kind": action.kind().as_str(),
             "decision": eval.decision,
             "effects": eval.classification.effects,
-            "summary": eval.classification.summary,
+            "summary": if self.audit_masked(&action) { self.masked_text(&eval.classification.summary) } else { eval.classification.summary.clone() },
         });
 
         let deferred;
@@ -367,7 +389,7 @@ impl Gateway {
                         payload: masked_payload(action.kind(), &for_reviewers),
                         ..action.clone()
                     },
-                    classification: eval.classification.clone(),
+                    classification: self.masked_classification(&eval.classification),
                     requirement: requirement.clone(),
                     policies: policies.clone(),
                     reason: (!reason.is_empty()).then(|| reason.clone()),

@@ -6,6 +6,7 @@ mod error;
 pub mod mcp;
 pub mod pg;
 mod routes;
+pub mod ui;
 
 use std::future::Future;
 use std::sync::Arc;

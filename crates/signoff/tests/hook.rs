@@ -97,7 +97,7 @@ fn a_wait_that_runs_out_denies_naming_the_request_or_asks_if_configured() {
     assert!(
         reason.contains(&id)
             && reason.contains("reviewers")
-            && reason.contains(&format!("/v1/approvals/{id}"))
+            && reason.contains(&format!("/ui/requests/{id}"))
             && reason.contains("repeating this exact call"),
         "{reason}"
     );

@@ -281,7 +281,7 @@ fn a_hold_that_runs_out_names_the_request_and_the_retry_uses_the_grant_once() {
     assert!(
         text.contains(&id)
             && text.contains("reviewers")
-            && text.contains(&format!("/v1/approvals/{id}"))
+            && text.contains(&format!("/ui/requests/{id}"))
             && text.contains("repeating this identical call runs it once"),
         "{text}"
     );

@@ -371,10 +371,7 @@ fn hostile_statements_are_caught_and_a_hold_that_runs_out_names_the_request() {
         assert!(c == "SO001" || c == "42501", "{sql}: {e}");
         if c == "SO001" {
             let m = e.as_db_error().unwrap().message().to_owned();
-            assert!(
-                m.contains("Request ") && m.contains("/v1/approvals/"),
-                "{m}"
-            );
+            assert!(m.contains("Request ") && m.contains("/ui/requests/"), "{m}");
             assert!(
                 m.contains("running this identical statement again runs it once"),
                 "{m}"

@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod outbox;
 pub mod read;
 mod schema;
+pub mod sessions;
 mod write;
 
 use std::path::{Path, PathBuf};

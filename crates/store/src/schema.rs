@@ -3,7 +3,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// 2: `api_keys.scram` (SCRAM verifiers for PostgreSQL login).
-/// 3: `outbox` and `channel_refs` (notification delivery).
+/// 3: `outbox` and `channel_refs` (notification delivery), `ui_sessions`.
 const VERSION: i64 = 3;
 
 const SCHEMA: &str = r#"
@@ -89,6 +89,16 @@ CREATE TABLE IF NOT EXISTS channel_refs (
     name        TEXT NOT NULL,
     value       TEXT NOT NULL,
     PRIMARY KEY (channel, approval_id, name)
+);
+
+-- Web inbox sign-ins. Only the SHA-256 of the cookie value is kept.
+CREATE TABLE IF NOT EXISTS ui_sessions (
+    token_hash TEXT PRIMARY KEY,
+    principal  TEXT NOT NULL,
+    auth       TEXT NOT NULL,
+    csrf       TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS checkpoints (

@@ -174,7 +174,11 @@ pub async fn run(config_path: Option<PathBuf>, log_format: &str, args: Args) -> 
             channel_metrics: channels.metrics.clone(),
         },
     )
-    .merge(signoff_server::mcp::routes(gateway.clone(), mcp));
+    .merge(signoff_server::mcp::routes(gateway.clone(), mcp))
+    .merge(signoff_server::ui::routes(
+        gateway.clone(),
+        &config.server.public_url,
+    ));
     if let Some(slack) = slack {
         app = app.merge(signoff_server::channels::slack_routes(
             gateway.clone(),

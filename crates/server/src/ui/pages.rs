@@ -1,0 +1,289 @@
+//! The web inbox's HTML, rendered on the server with maud (escaped by
+//! default). Pages work without JavaScript; `app.js` only keeps lists live.
+
+use maud::{html, Markup, DOCTYPE};
+use signoff_core::approval::rfc3339;
+use signoff_core::{ApprovalRequest, AuditEvent, Caller};
+use signoff_store::VerifyReport;
+
+pub const STYLE: &str = include_str!("style.css");
+pub const SCRIPT: &str = include_str!("app.js");
+
+/// What every signed-in page needs: who is looking and their CSRF token.
+pub struct Frame<'a> {
+    pub viewer: &'a Caller,
+    pub csrf: &'a str,
+}
+
+fn layout(title: &str, frame: Option<&Frame>, current: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · signoff" }
+                link rel="stylesheet" href="/ui/style.css";
+                script src="/ui/app.js" defer {}
+            }
+            body {
+                a.skip href="#main" { "Skip to content" }
+                header {
+                    span.brand { "signoff" }
+                    @if let Some(f) = frame {
+                        nav aria-label="Main" {
+                            @for (href, label) in [("/ui/requests", "Pending"), ("/ui/history", "History"), ("/ui/audit", "Audit log")] {
+                                @if href == current {
+                                    a href=(href) aria-current="page" { (label) }
+                                } @else {
+                                    a href=(href) { (label) }
+                                }
+                            }
+                        }
+                        form.logout method="post" action="/ui/logout" {
+                            input type="hidden" name="csrf" value=(f.csrf);
+                            span.who { (f.viewer.principal.to_string()) }
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main #main { (body) }
+            }
+        }
+    }
+}
+
+pub fn login(csrf: &str, next: &str, error: Option<&str>) -> Markup {
+    layout(
+        "Sign in",
+        None,
+        "",
+        html! {
+            h1 { "Sign in" }
+            @if let Some(e) = error {
+                p.error role="alert" { (e) }
+            }
+            form.card method="post" action="/ui/login" {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="next" value=(next);
+                label for="key" { "API key" }
+                input #key type="password" name="key" autocomplete="current-password" required placeholder="so_…";
+                p.hint { "Use a key made with " code { "signoff keys create --principal user:YOU" } ". Agents cannot sign in here." }
+                button.primary type="submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+fn status_badge(r: &ApprovalRequest) -> Markup {
+    html! { span class={"badge " (r.status.as_str())} { (r.status.as_str()) } }
+}
+
+fn received(r: &ApprovalRequest) -> usize {
+    r.reviews
+        .iter()
+        .filter(|v| v.verdict == signoff_core::Verdict::Approve)
+        .count()
+}
+
+/// The rows of a request list; also served alone for live updates.
+pub fn request_rows(list: &[ApprovalRequest], empty: &str) -> Markup {
+    html! {
+        @if list.is_empty() {
+            p.empty { (empty) }
+        } @else {
+            ul.requests {
+                @for r in list {
+                    li {
+                        a href={"/ui/requests/" (r.id)} {
+                            span.summary { (r.classification.summary) }
+                            span.meta {
+                                (status_badge(r)) " "
+                                code { (r.action.principal.to_string()) } " on " code { (r.action.target.as_str()) }
+                                " · " (received(r)) "/" (r.requirement.approvals) " approvals"
+                                " · expires " time datetime=(rfc3339(r.expires_at)) { (rfc3339(r.expires_at)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn pending(frame: &Frame, list: &[ApprovalRequest]) -> Markup {
+    layout(
+        "Pending requests",
+        Some(frame),
+        "/ui/requests",
+        html! {
+            h1 { "Pending requests" }
+            p.hint { "This list updates by itself." }
+            div #pending aria-live="polite" data-live="/ui/requests/list" {
+                (request_rows(list, "Nothing is waiting for a review."))
+            }
+        },
+    )
+}
+
+pub fn history(frame: &Frame, list: &[ApprovalRequest]) -> Markup {
+    layout(
+        "History",
+        Some(frame),
+        "/ui/history",
+        html! {
+            h1 { "Resolved requests" }
+            (request_rows(list, "No request has been resolved yet."))
+        },
+    )
+}
+
+/// Why the viewer may not review, or `None` when they may.
+pub struct DetailState<'a> {
+    pub refusal: Option<String>,
+    pub notice: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub labels: String,
+    pub review_windows: Vec<(&'static str, &'static str)>,
+}
+
+pub fn detail(frame: &Frame, r: &ApprovalRequest, payload: &str, state: &DetailState) -> Markup {
+    let a = &r.action;
+    layout(
+        "Request",
+        Some(frame),
+        "",
+        html! {
+            p { a href="/ui/requests" { "← Pending requests" } }
+            h1 { (r.classification.summary) }
+            @if let Some(n) = state.notice { p.notice role="status" { (n) } }
+            @if let Some(e) = state.error { p.error role="alert" { (e) } }
+            div #request data-request=(r.id) {
+                dl.facts {
+                    dt { "Status" } dd { (status_badge(r)) }
+                    dt { "Who" } dd { code { (a.principal.to_string()) } " on behalf of " code { (a.on_behalf_of) } }
+                    dt { "Where" } dd { code { (a.target.as_str()) } @if !state.labels.is_empty() { " (" (state.labels) ")" } }
+                    dt { "Why" } dd { (r.reason.as_deref().filter(|s| !s.trim().is_empty()).unwrap_or("(no reason given)")) }
+                    dt { "Rule" } dd { (r.policies.join(", ")) }
+                    dt { "Approvals" } dd {
+                        (received(r)) " of " (r.requirement.approvals)
+                        " from " (if r.requirement.reviewer_groups.is_empty() { "any human but the requester".to_owned() } else { r.requirement.reviewer_groups.join(", ") })
+                    }
+                    dt { "Expires" } dd { time datetime=(rfc3339(r.expires_at)) { (rfc3339(r.expires_at)) } }
+                    dt { "Effects" } dd { @for e in &r.classification.effects { span.effect { (e.as_str()) } " " } }
+                    dt { "Request id" } dd { code { (r.id) } }
+                }
+                h2 { "What, exactly" }
+                p.hint { "As the reviewer sees it: secrets and personal data are masked. The approval covers this exact action only." }
+                pre.payload { code { (payload) } }
+                details {
+                    summary { "Classification facts" }
+                    pre { code { (serde_json::to_string_pretty(&r.classification.facts).unwrap_or_default()) } }
+                }
+                @if !r.reviews.is_empty() {
+                    h2 { "Reviews" }
+                    ul.reviews {
+                        @for v in &r.reviews {
+                            li { code { (v.reviewer) } " " strong { (v.verdict.as_str()) } " at " (rfc3339(v.at))
+                                @if !v.comment.is_empty() { ": " (v.comment) } }
+                        }
+                    }
+                }
+                @match &state.refusal {
+                    None => {
+                        h2 { "Your review" }
+                        form.card method="post" action={"/ui/requests/" (r.id) "/review"} {
+                            input type="hidden" name="csrf" value=(frame.csrf);
+                            label for="comment" { "Comment " span.hint { "(required to deny)" } }
+                            textarea #comment name="comment" rows="3" maxlength="2000" {}
+                            @if !state.review_windows.is_empty() {
+                                label for="window" { "Approve for" }
+                                select #window name="window" {
+                                    option value="" { "this one execution" }
+                                    @for (value, label) in &state.review_windows {
+                                        option value=(value) { (label) }
+                                    }
+                                }
+                            }
+                            div.actions {
+                                button.primary type="submit" name="verdict" value="approve" { "Approve" }
+                                button.danger type="submit" name="verdict" value="deny" { "Deny" }
+                            }
+                        }
+                    }
+                    Some(why) => { p.hint #no-review { (why) } }
+                }
+            }
+        },
+    )
+}
+
+pub struct AuditQuery<'a> {
+    pub kind: &'a str,
+    pub actor: &'a str,
+    pub approval_id: &'a str,
+    pub since: &'a str,
+}
+
+pub fn audit(
+    frame: &Frame,
+    events: &[AuditEvent],
+    report: &Result<VerifyReport, String>,
+    q: &AuditQuery,
+) -> Markup {
+    layout(
+        "Audit log",
+        Some(frame),
+        "/ui/audit",
+        html! {
+            h1 { "Audit log" }
+            @match report {
+                Ok(r) if r.ok() => p.notice role="status" #chain {
+                    "Chain verified: " (r.events) " events, " (r.checkpoints) " signed checkpoints"
+                    @if let Some((seq, hash)) = &r.head { ", head #" (seq) " " code { (hash.get(..16).unwrap_or(hash)) "…" } }
+                },
+                Ok(r) => p.error role="alert" #chain { "Chain broken: " (r.problem.as_deref().unwrap_or("")) },
+                Err(e) => p.error role="alert" #chain { "Could not verify the chain: " (e) },
+            }
+            form.filters method="get" action="/ui/audit" {
+                label { "Kind " select name="kind" {
+                    option value="" { "any" }
+                    @for k in signoff_core::AuditKind::ALL {
+                        option value=(k.as_str()) selected[q.kind == k.as_str()] { (k.as_str()) }
+                    }
+                } }
+                label { "Actor " input type="text" name="actor" value=(q.actor) placeholder="user:rita"; }
+                label { "Request " input type="text" name="approval_id" value=(q.approval_id) placeholder="request id"; }
+                label { "Since " input type="text" name="since" value=(q.since) placeholder="2026-11-01T00:00:00Z"; }
+                button type="submit" { "Filter" }
+            }
+            div.scroll {
+                table {
+                    caption { "Newest last, at most 500 events" }
+                    thead { tr { th scope="col" { "#" } th scope="col" { "At" } th scope="col" { "Kind" } th scope="col" { "Actor" } th scope="col" { "Target" } th scope="col" { "Details" } } }
+                    tbody {
+                        @for e in events {
+                            tr {
+                                td { (e.seq) }
+                                td { (e.at) }
+                                td { (e.kind.as_str()) }
+                                td { code { (e.actor) } }
+                                td { (e.target.as_deref().unwrap_or("")) }
+                                td { @if let Some(id) = e.approval_id { a href={"/ui/requests/" (id)} { "request" } " " } (e.details.to_string()) }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub fn not_found(frame: &Frame, what: &str) -> Markup {
+    layout(
+        "Not found",
+        Some(frame),
+        "",
+        html! { h1 { "Not found" } p { (what) } p { a href="/ui/requests" { "Back to pending requests" } } },
+    )
+}
