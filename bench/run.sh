@@ -213,6 +213,8 @@ fi
 
 if want slack; then
   echo "== slack: signed-click acknowledgement vs /healthz; request -> Slack message (loopback fake Slack API)"
+  cargo bench -q -p signoff-channels --bench interaction -- --warm-up-time 1 --measurement-time 3 >/dev/null 2>&1
+  echo "  in process: verify + replay guard + parse $(median_us slack_ack_verify_replay_parse) µs; Teams card for a 112 KB payload $(median_us teams_card_112kb_payload) µs"
   cargo build -q --release -p signoff
   python3 bench/slack.py target/release/signoff
 fi
