@@ -876,6 +876,10 @@ fn slack_signatures_are_checked() {
     let (status, text) = s.interact_raw(&body, Some(ts), Some(&good));
     assert_eq!(status, 401, "replayed: {text}");
     assert!(text.contains("already received"), "{text}");
+    // Oversized: refused before any work, with a clear status.
+    let huge = format!("payload={}", "a".repeat(3 * 1024 * 1024));
+    let (status, _) = s.interact_raw(&huge, Some(ts), Some(&signature(ts, &huge)));
+    assert_eq!(status, 413);
     // Signed but malformed: a clear 400.
     let junk = "payload=%5B1%2C2";
     let (status, text) = s.interact_raw(junk, Some(ts), Some(&signature(ts, junk)));
@@ -885,4 +889,29 @@ fn slack_signatures_are_checked() {
         assert!(Instant::now() < deadline, "the good click never approved");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // A second click (freshly signed) counts nothing and posts no second reply.
+    let v = s.ask("rm -rf /srv/cache2");
+    let id2 = v["approval"]["id"].as_str().unwrap().to_owned();
+    s.click("U_RITA", "signoff_approve", &id);
+    s.ephemeral_containing("not pending");
+    let (_, r) = s.server.get(&format!("/v1/approvals/{id}"), &s.rita);
+    assert_eq!(r["reviews"].as_array().unwrap().len(), 1);
+    // Let the outbox catch up with both requests, then count thread replies.
+    fakes.wait_for("chat.postMessage", 3);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !fakes
+        .calls("chat.update")
+        .iter()
+        .any(|c| c.body.contains("Approved"))
+    {
+        assert!(Instant::now() < deadline, "no approved update");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let replies = fakes
+        .calls("chat.postMessage")
+        .iter()
+        .filter(|c| c.json()["thread_ts"].is_string())
+        .count();
+    assert_eq!(replies, 1, "one review, one thread reply");
+    assert_eq!(s.status(&id2), "pending");
 }
