@@ -91,11 +91,14 @@ pub struct CheckRequest {
 }
 
 /// How a front door wants one check done.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct CheckOptions {
     /// Hold a pending request up to this long (capped by `max_hold`).
     pub wait: Option<Duration>,
     pub audit: AuditTiming,
+    /// Told the request as the hold starts, so the caller can point a human
+    /// at the review page while it waits.
+    pub on_hold: Option<tokio::sync::oneshot::Sender<ApprovalRequest>>,
 }
 
 /// When the decision event must be durable.
@@ -315,6 +318,7 @@ impl Gateway {
         options: CheckOptions,
     ) -> Result<CheckOutcome, GatewayError> {
         let wait = options.wait;
+        let on_hold = options.on_hold;
         let action = Action {
             principal: caller.principal.clone(),
             on_behalf_of: caller.on_behalf_of.clone(),
@@ -436,6 +440,9 @@ impl Gateway {
             (&outcome.verdict, wait, &outcome.approval)
         {
             let id = approval.id;
+            if let Some(tell) = on_hold {
+                let _ = tell.send(approval.clone());
+            }
             let resolved = self.wait_for(id, wait).await?;
             outcome.verdict = match resolved.status {
                 ApprovalStatus::Approved => self.consume(caller, &outcome, id).await?,

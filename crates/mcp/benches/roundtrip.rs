@@ -21,7 +21,10 @@ async fn client(url: String, token: Option<String>, calls: usize) -> Vec<Duratio
         bearer: token,
         headers: Default::default(),
     };
-    let session = upstream.connect().await.expect("connect");
+    let session = upstream
+        .connect(signoff_mcp::Relay::default())
+        .await
+        .expect("connect");
     let args = serde_json::json!({"text": "ping"});
     let mut out = Vec::with_capacity(calls);
     for _ in 0..calls {

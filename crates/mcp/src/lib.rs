@@ -9,9 +9,14 @@
 //! (tools/list, resources, prompts, ping) passes through.
 
 mod proxy;
+mod relay;
 mod upstream;
 
-pub use proxy::{BoxFuture, Gate, GateVerdict, Proxy, ToolCall, REASON_META};
+pub use proxy::{
+    BoxFuture, Gate, GateVerdict, PendingReview, PendingTx, Proxy, ToolCall, ELICITATION_COMPLETE,
+    REASON_META,
+};
+pub use relay::Relay;
 pub use upstream::{Upstream, UpstreamError};
 
 use rmcp::ServiceExt;

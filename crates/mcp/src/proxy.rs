@@ -8,18 +8,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
-    GetPromptResponse, InitializeRequestParams, InitializeResult, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
-    ServerCapabilities, ServerConfig,
+    CallToolRequest, CallToolRequestParams, CallToolResponse, CallToolResult, ClientRequest,
+    ContentBlock, CustomNotification, GetPromptRequestParams, GetPromptResponse,
+    InitializeRequestParams, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
+    ServerConfig, ServerNotification, ServerResult,
 };
-use rmcp::service::{RequestContext, RunningService};
+use rmcp::service::{ElicitationMode, PeerRequestOptions, RequestContext, RunningService};
 use rmcp::{ErrorData as McpError, Peer, RoleClient, RoleServer, ServerHandler};
 use serde_json::Value;
 use signoff_core::Caller;
 use tokio::sync::OnceCell;
 
+use crate::relay::Relay;
 use crate::Upstream;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -44,9 +46,27 @@ pub enum GateVerdict {
     Refuse(String),
 }
 
-/// Decides tool calls; the gateway implements it. May hold (pending review).
+/// A call that became pending review: sent by the gate while it holds, so
+/// the proxy can point the user at the review page.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingReview {
+    pub request_id: String,
+    pub review_url: String,
+    /// What the user reads next to the link.
+    pub message: String,
+}
+
+pub type PendingTx = tokio::sync::oneshot::Sender<PendingReview>;
+
+/// Decides tool calls; the gateway implements it. May hold (pending review),
+/// and then says so once on `pending`.
 pub trait Gate: Send + Sync + 'static {
-    fn check<'a>(&'a self, caller: &'a Caller, call: ToolCall) -> BoxFuture<'a, GateVerdict>;
+    fn check<'a>(
+        &'a self,
+        caller: &'a Caller,
+        call: ToolCall,
+        pending: PendingTx,
+    ) -> BoxFuture<'a, GateVerdict>;
 
     /// Whether `tool` is denied to `caller` whatever its arguments; such
     /// tools are left out of `tools/list`.
@@ -65,7 +85,8 @@ pub struct Proxy {
     /// `None` forwards every call: for a bridge whose far end gates.
     gate: Option<Arc<dyn Gate>>,
     masker: Option<Arc<signoff_mask::Masker>>,
-    conn: OnceCell<RunningService<RoleClient, ()>>,
+    relay: Relay,
+    conn: OnceCell<RunningService<RoleClient, Relay>>,
 }
 
 impl Proxy {
@@ -80,6 +101,7 @@ impl Proxy {
             upstream,
             gate,
             masker,
+            relay: Relay::default(),
             conn: OnceCell::new(),
         }
     }
@@ -88,7 +110,7 @@ impl Proxy {
     async fn upstream(&self) -> Result<&Peer<RoleClient>, McpError> {
         let conn = self
             .conn
-            .get_or_try_init(|| self.upstream.connect())
+            .get_or_try_init(|| self.upstream.connect(self.relay.clone()))
             .await
             .map_err(|e| {
                 tracing::warn!(server = %self.server, error = %e, "upstream unavailable");
@@ -113,6 +135,37 @@ impl Proxy {
             .map_err(|e| self.upstream_error(e))
     }
 
+    /// Forwards a call as is, relaying the upstream's progress for it under
+    /// the agent's own progress token.
+    async fn relay_call(
+        &self,
+        request: CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let peer = self.upstream().await?;
+        let handle = peer
+            .send_request_with_option(
+                ClientRequest::CallToolRequest(CallToolRequest::new(request)),
+                PeerRequestOptions::no_options(),
+            )
+            .await
+            .map_err(|e| self.upstream_error(e))?;
+        let _mapping = context.meta.get_progress_token().map(|agent| {
+            self.relay
+                .map_progress(handle.progress_token.clone(), agent)
+        });
+        match handle
+            .await_response()
+            .await
+            .map_err(|e| self.upstream_error(e))?
+        {
+            ServerResult::CallToolResult(r) => Ok(r.into()),
+            other => {
+                Err(self.upstream_error(format!("unexpected answer to tools/call: {other:?}")))
+            }
+        }
+    }
+
     fn upstream_error(&self, e: impl std::fmt::Display) -> McpError {
         McpError::internal_error(
             format!("upstream MCP server `{}` failed: {e}", self.server),
@@ -132,6 +185,42 @@ impl Proxy {
             return withheld();
         };
         serde_json::from_value(masker.mask_json(&value)).unwrap_or_else(|_| withheld())
+    }
+}
+
+/// Sent when a held call is decided, so the client can close the page it
+/// opened for the elicitation.
+pub const ELICITATION_COMPLETE: &str = "notifications/elicitation/complete";
+
+/// Waits for the gate to report a pending review, then, if the client
+/// supports URL-mode elicitation, asks it to show the review page. The
+/// elicitation id (the request id) is left in `elicited` for the completion
+/// notification.
+async fn elicit_while_held(
+    peer: Peer<RoleServer>,
+    pending: tokio::sync::oneshot::Receiver<PendingReview>,
+    elicited: Arc<std::sync::Mutex<Option<String>>>,
+) {
+    let Ok(review) = pending.await else { return };
+    if !peer
+        .supported_elicitation_modes()
+        .contains(&ElicitationMode::Url)
+    {
+        return;
+    }
+    let Ok(url) = url::Url::parse(&review.review_url) else {
+        tracing::warn!(url = %review.review_url, "review link is not a URL; no elicitation");
+        return;
+    };
+    if let Ok(mut e) = elicited.lock() {
+        *e = Some(review.request_id.clone());
+    }
+    match peer
+        .elicit_url(review.message, url, review.request_id)
+        .await
+    {
+        Ok(action) => tracing::debug!(?action, "review page elicitation answered"),
+        Err(e) => tracing::debug!(error = %e, "review page elicitation not shown"),
     }
 }
 
@@ -185,6 +274,10 @@ impl ServerHandler for Proxy {
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, McpError> {
         context.peer.set_peer_info(request.clone());
+        self.relay.attach(
+            context.peer.clone(),
+            request.capabilities.elicitation.clone(),
+        );
         self.upstream().await?;
         self.negotiate_initialize(&request)
     }
@@ -209,7 +302,7 @@ impl ServerHandler for Proxy {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let Some(gate) = &self.gate else {
-            return Ok(self.forward(|peer| peer.call_tool(request)).await?.into());
+            return self.relay_call(request, &context).await;
         };
         let caller = caller(&context)?;
         let call = ToolCall {
@@ -222,8 +315,18 @@ impl ServerHandler for Proxy {
                 .and_then(Value::as_str)
                 .map(str::to_owned),
         };
+        let (pending_tx, pending_rx) = tokio::sync::oneshot::channel();
+        // URL-mode elicitation (MCP 2025-11-25): a client that declared it is
+        // shown the review page while the call is held. The requester can
+        // watch the page; the page never lets them approve.
+        let elicited = Arc::new(std::sync::Mutex::new(None::<String>));
+        let _elicitor = AbortOnDrop(tokio::spawn(elicit_while_held(
+            context.peer.clone(),
+            pending_rx,
+            elicited.clone(),
+        )));
         let verdict = {
-            let check = gate.check(&caller, call);
+            let check = gate.check(&caller, call, pending_tx);
             match context.meta.get_progress_token() {
                 None => check.await,
                 Some(token) => {
@@ -247,6 +350,17 @@ impl ServerHandler for Proxy {
                 }
             }
         };
+        let offered = elicited.lock().ok().and_then(|mut e| e.take());
+        if let Some(id) = offered {
+            let done = CustomNotification::new(
+                ELICITATION_COMPLETE,
+                Some(serde_json::json!({ "elicitationId": id })),
+            );
+            let _ = context
+                .peer
+                .send_notification(ServerNotification::CustomNotification(done))
+                .await;
+        }
         match verdict {
             GateVerdict::Refuse(text) => {
                 Ok(CallToolResult::error(vec![ContentBlock::text(text)]).into())

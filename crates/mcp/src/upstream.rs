@@ -8,6 +8,8 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
 
+use crate::relay::Relay;
+
 /// An upstream MCP server, as configured for a target.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Upstream {
@@ -40,8 +42,12 @@ pub enum UpstreamError {
 }
 
 impl Upstream {
-    /// Connects and completes the MCP handshake as a client.
-    pub async fn connect(&self) -> Result<RunningService<RoleClient, ()>, UpstreamError> {
+    /// Connects and completes the MCP handshake as a client; `relay` carries
+    /// the upstream's notifications and elicitations to the agent.
+    pub async fn connect(
+        &self,
+        relay: Relay,
+    ) -> Result<RunningService<RoleClient, Relay>, UpstreamError> {
         match self {
             Upstream::Stdio { command, args, env } => {
                 let mut cmd = tokio::process::Command::new(command);
@@ -51,7 +57,8 @@ impl Upstream {
                         command: command.clone(),
                         source,
                     })?;
-                ().serve(transport)
+                relay
+                    .serve(transport)
                     .await
                     .map_err(|e| UpstreamError::Handshake(e.to_string()))
             }
@@ -71,7 +78,8 @@ impl Upstream {
                         HeaderValue::try_from(value.as_str()).map_err(|_| bad())?,
                     );
                 }
-                ().serve(StreamableHttpClientTransport::from_config(config))
+                relay
+                    .serve(StreamableHttpClientTransport::from_config(config))
                     .await
                     .map_err(|e| UpstreamError::Handshake(e.to_string()))
             }

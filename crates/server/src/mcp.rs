@@ -16,8 +16,10 @@ use serde_json::json;
 use signoff_config::McpUpstream;
 use signoff_core::action::McpPayload;
 use signoff_core::{Caller, Payload};
-use signoff_gateway::{CheckRequest, CheckVerdict, Gateway};
-use signoff_mcp::{BoxFuture, Gate, GateVerdict, Proxy, ToolCall, Upstream};
+use signoff_gateway::{CheckOptions, CheckRequest, CheckVerdict, Gateway};
+use signoff_mcp::{
+    BoxFuture, Gate, GateVerdict, PendingReview, PendingTx, Proxy, ToolCall, Upstream,
+};
 
 /// What the MCP routes need besides the gateway.
 pub struct McpSettings {
@@ -105,7 +107,12 @@ impl Gate for GatewayGate {
         self.gateway.tool_always_denied(caller, server, tool)
     }
 
-    fn check<'a>(&'a self, caller: &'a Caller, call: ToolCall) -> BoxFuture<'a, GateVerdict> {
+    fn check<'a>(
+        &'a self,
+        caller: &'a Caller,
+        call: ToolCall,
+        pending: PendingTx,
+    ) -> BoxFuture<'a, GateVerdict> {
         Box::pin(async move {
             let request = CheckRequest {
                 target: call.server.clone(),
@@ -117,7 +124,30 @@ impl Gate for GatewayGate {
                 reason: call.reason,
                 trace_id: None,
             };
-            let outcome = match self.gateway.check(caller, request, Some(self.hold)).await {
+            let (on_hold, held) = tokio::sync::oneshot::channel::<signoff_core::ApprovalRequest>();
+            let gateway = self.gateway.clone();
+            let (tool, server) = (call.tool.clone(), call.server.clone());
+            // Relays the hold to the proxy as a review link for the user.
+            let relay = tokio::spawn(async move {
+                if let Ok(r) = held.await {
+                    let _ = pending.send(PendingReview {
+                        request_id: r.id.to_string(),
+                        review_url: gateway.review_url(r.id),
+                        message: format!(
+                            "`{tool}` on `{server}` is waiting for approval ({}). Follow the review here; someone else must approve it.",
+                            r.classification.summary
+                        ),
+                    });
+                }
+            });
+            let options = CheckOptions {
+                wait: Some(self.hold),
+                on_hold: Some(on_hold),
+                ..CheckOptions::default()
+            };
+            let checked = self.gateway.check_with(caller, request, options).await;
+            relay.abort();
+            let outcome = match checked {
                 Ok(o) => o,
                 Err(e) => {
                     return GateVerdict::Refuse(format!("signoff could not decide this call: {e}"))

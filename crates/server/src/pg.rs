@@ -119,6 +119,7 @@ impl Gate for GatewayGate {
             let options = CheckOptions {
                 wait: Some(self.hold),
                 audit: AuditTiming::ReadsQueued,
+                on_hold: None,
             };
             let outcome = match self.gateway.check_with(caller, request, options).await {
                 Ok(o) => o,

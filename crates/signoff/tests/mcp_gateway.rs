@@ -270,6 +270,52 @@ fn a_held_call_completes_when_a_reviewer_approves() {
     assert_eq!(v["grant"]["uses"], 1, "{v}");
 }
 
+/// URL-mode elicitation (MCP 2025-11-25): a client that declares it is shown
+/// the review page while its call is held, and told when the hold ends. The
+/// page lets the requester watch, never approve.
+#[test]
+fn a_held_call_shows_the_review_page_to_clients_that_elicit() {
+    let s = start("60s");
+    let child = Command::new(python())
+        .arg(fixture("client.py"))
+        .arg(format!("{}/mcp/fixture", s.server.url))
+        .arg(&s.agent)
+        .arg(json!([["call", "echo", {"text": "hi", "count": 3}], ["call", "echo", {"text": "free"}]]).to_string())
+        .env("SIGNOFF_TEST_ELICIT", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = s.server.first_pending(&s.reviewer);
+    approve(&s, &id);
+    let r = results(child);
+    assert_eq!(r[0]["text"], "hi hi hi", "{}", r[0]);
+    let elicited = r[0]["elicited"].as_array().unwrap();
+    assert_eq!(elicited.len(), 1, "{}", r[0]);
+    assert_eq!(elicited[0]["mode"], "url");
+    assert_eq!(elicited[0]["elicitationId"], id.as_str());
+    assert!(
+        elicited[0]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/ui/requests/{id}")),
+        "{}",
+        r[0]
+    );
+    assert!(elicited[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("someone else must approve"));
+    assert_eq!(
+        r[0]["completed"],
+        json!([id]),
+        "the hold's end is announced"
+    );
+    // An allowed call is not held, so nothing is elicited.
+    assert_eq!(r[1]["text"], "free");
+    assert_eq!(r[1]["elicited"], json!([]), "{}", r[1]);
+}
+
 #[test]
 fn a_hold_that_runs_out_names_the_request_and_the_retry_uses_the_grant_once() {
     let s = start("1s");
@@ -389,6 +435,43 @@ fn signoff_mcp_serves_a_target_on_stdio_and_the_server_still_gates() {
     assert_eq!(r[1]["text"], "via stdio", "{}", r[1]);
     assert_eq!(r[2]["isError"], true, "{}", r[2]);
     assert_eq!(r[3]["text"], "held held held", "{}", r[3]);
+}
+
+/// Through `signoff mcp`, a stdio client hears what the server sends while a
+/// call is held: progress and the review page, then the hold's end.
+#[test]
+fn signoff_mcp_relays_progress_and_the_review_page_to_stdio_clients() {
+    let s = start("60s");
+    let stdio = format!("stdio:{BIN}:fixture:{}", s.server.url);
+    let child = Command::new(python())
+        .arg(fixture("client.py"))
+        .arg(&stdio)
+        .arg(&s.agent)
+        .arg(json!([["call", "echo", {"text": "relayed", "count": 3}]]).to_string())
+        .env("SIGNOFF_TEST_ELICIT", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = s.server.first_pending(&s.reviewer);
+    // Past one progress interval (5 s).
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    approve(&s, &id);
+    let r = results(child);
+    assert_eq!(r[0]["text"], "relayed relayed relayed", "{}", r[0]);
+    assert!(
+        r[0]["progress"].as_u64().unwrap() >= 1,
+        "progress relayed: {}",
+        r[0]
+    );
+    let elicited = r[0]["elicited"].as_array().unwrap();
+    assert_eq!(elicited.len(), 1, "{}", r[0]);
+    assert_eq!(elicited[0]["mode"], "url");
+    assert!(elicited[0]["url"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/ui/requests/{id}")));
+    assert_eq!(r[0]["completed"], json!([id]), "{}", r[0]);
 }
 
 #[test]

@@ -3,7 +3,10 @@
 usage: client.py URL TOKEN STEPS_JSON
 URL is the /mcp/{name} endpoint, or `stdio:BIN:NAME:SIGNOFF_URL` to run
 `BIN mcp --server NAME` and speak stdio to it. STEPS_JSON is a list of ["list"] or ["call", tool, arguments, meta?]. Prints
-one JSON object per step: tool names, or {isError, text}, or {error}.
+one JSON object per step: tool names, or {isError, text, progress}, or {error}.
+With SIGNOFF_TEST_ELICIT=1 the client declares elicitation, accepts URL-mode
+requests, and each call also reports the elicitations it saw ("elicited") and
+the completions announced ("completed").
 """
 import asyncio, json, os, sys
 
@@ -26,9 +29,26 @@ def transport(url, token):
     return streamable_http_client(url, http_client=http)
 
 
+elicited, completed = [], []
+
+
+async def on_elicit(context, params):
+    from mcp import types
+    elicited.append(params.model_dump(by_alias=True, mode="json", exclude_none=True))
+    return types.ElicitResult(action="accept")
+
+
+async def on_message(message):
+    method = getattr(message, "method", None)
+    if method == "notifications/elicitation/complete":
+        completed.append(message.params.elicitation_id)
+
+
 async def main(url, token, steps):
+    watch = os.environ.get("SIGNOFF_TEST_ELICIT") == "1"
+    extra = {"elicitation_callback": on_elicit, "message_handler": on_message} if watch else {}
     async with transport(url, token) as (read, write, *_):
-        async with ClientSession(read, write) as session:
+        async with ClientSession(read, write, **extra) as session:
             init = await session.initialize()
             print(json.dumps({"server": init.server_info.name}), flush=True)
             for step in steps:
@@ -45,7 +65,13 @@ async def main(url, token, steps):
 
                         r = await session.call_tool(tool, args, progress_callback=on_progress)
                         text = "".join(c.text for c in r.content if getattr(c, "type", "") == "text")
-                        print(json.dumps({"isError": r.is_error, "text": text, "progress": len(progress)}), flush=True)
+                        out = {"isError": r.is_error, "text": text, "progress": len(progress)}
+                        if watch:
+                            await asyncio.sleep(0.2)  # a completion may trail the result
+                            out["elicited"], out["completed"] = list(elicited), list(completed)
+                            elicited.clear()
+                            completed.clear()
+                        print(json.dumps(out), flush=True)
                 except Exception as e:  # the step's error, not the run's
                     print(json.dumps({"error": f"{type(e).__name__}: {e}"}), flush=True)
 
