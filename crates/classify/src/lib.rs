@@ -17,7 +17,7 @@ use signoff_core::{Classification, Effect, Payload};
 
 pub use exec::{classify_argv, classify_shell};
 pub use http::classify_http;
-pub use split::split_statements;
+pub use split::{literal_shape, split_statements};
 pub use sql::classify_sql;
 
 /// Classifies any payload.
