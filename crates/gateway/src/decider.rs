@@ -12,8 +12,8 @@ use time::OffsetDateTime;
 pub struct Decider {
     engine: PolicyEngine,
     directory: Directory,
-    /// SQL classifications by statement text: a prepared statement executed
-    /// many times is parsed once (classification depends on the text only).
+    /// SQL classifications by statement shape: a statement run many times
+    /// with other numbers or parameters is parsed once.
     sql_cache: Mutex<HashMap<String, Classification>>,
 }
 
@@ -42,29 +42,39 @@ impl Decider {
         }
     }
 
-    fn classify(&self, payload: &Payload) -> Classification {
+    /// The classification, and for SQL the statement's shape when that
+    /// identifies the classification (see `literal_shape`).
+    fn classify(&self, payload: &Payload) -> (Classification, Option<String>) {
         let Payload::Sql(sql) = payload else {
-            return signoff_classify::classify(payload);
+            return (signoff_classify::classify(payload), None);
         };
         if sql.sql.len() > SQL_CACHE_MAX_TEXT {
-            return signoff_classify::classify(payload);
+            return (signoff_classify::classify(payload), None);
         }
+        // Keyed by shape, so `WHERE id = 1` and `WHERE id = 2` share an
+        // entry (see `literal_shape` for why that is safe).
+        let shape = signoff_classify::literal_shape(&sql.sql).into_owned();
         if let Some(hit) = self
             .sql_cache
             .lock()
             .ok()
-            .and_then(|c| c.get(&sql.sql).cloned())
+            .and_then(|c| c.get(&shape).cloned())
         {
-            return hit;
+            return (hit, Some(shape));
         }
         let classification = signoff_classify::classify(payload);
+        // An unparseable statement's summary quotes the parser's error, which
+        // may name a number, so it is never shared by shape.
+        if classification.is_unknown() {
+            return (classification, None);
+        }
         if let Ok(mut cache) = self.sql_cache.lock() {
             if cache.len() >= SQL_CACHE_ENTRIES {
                 cache.clear();
             }
-            cache.insert(sql.sql.clone(), classification.clone());
+            cache.insert(shape.clone(), classification.clone());
         }
-        classification
+        (classification, Some(shape))
     }
 
     pub fn directory(&self) -> &Directory {
@@ -86,8 +96,8 @@ impl Decider {
     }
 
     pub fn evaluate(&self, action: &Action, reason: &str, now: OffsetDateTime) -> Evaluation {
-        let classification = self.classify(&action.payload);
-        let decision = self.engine.decide(&DecisionRequest {
+        let (classification, shape) = self.classify(&action.payload);
+        let req = DecisionRequest {
             principal: &action.principal,
             on_behalf_of: &action.on_behalf_of,
             target: &action.target,
@@ -95,7 +105,11 @@ impl Decider {
             classification: &classification,
             reason,
             now,
-        });
+        };
+        let decision = match &shape {
+            Some(shape) => self.engine.decide_memoized(&req, shape),
+            None => self.engine.decide(&req),
+        };
         Evaluation {
             classification,
             decision,

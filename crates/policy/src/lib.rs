@@ -7,6 +7,7 @@
 mod annotations;
 mod context;
 mod error;
+mod memo;
 mod slice;
 #[doc(hidden)]
 pub mod testdata;
@@ -124,6 +125,7 @@ pub struct PolicyEngine {
     policies: PolicySet,
     /// Per (principal, action, target): the policies that can still match.
     slices: slice::SliceCache,
+    memo: memo::Memo,
     referenced: context::Referenced,
     meta: HashMap<PolicyId, PolicyMeta>,
     entities: Entities,
@@ -186,6 +188,7 @@ impl PolicyEngine {
         Ok(PolicyEngine {
             policy_count: meta.len(),
             slices: slice::SliceCache::default(),
+            memo: memo::Memo::default(),
             referenced: context::Referenced::scan(sources.iter().map(|s| s.text.as_str())),
             policies,
             meta,
@@ -284,6 +287,22 @@ impl PolicyEngine {
     /// plain permit allows; else approval permits require approval, the strictest
     /// winning; else nothing matched and the action is denied.
     pub fn decide(&self, req: &DecisionRequest<'_>) -> Decision {
+        self.decide_inner(req, None)
+    }
+
+    /// [`PolicyEngine::decide`] for a request whose classification is fully
+    /// identified by `classification_key` (two requests with one key have
+    /// equal classifications). When no policy that can match reads the time,
+    /// the decision is evaluated once per distinct input and then reused.
+    pub fn decide_memoized(&self, req: &DecisionRequest<'_>, classification_key: &str) -> Decision {
+        self.decide_inner(req, Some(classification_key))
+    }
+
+    fn decide_inner(
+        &self,
+        req: &DecisionRequest<'_>,
+        classification_key: Option<&str>,
+    ) -> Decision {
         let Some(target) = self.targets.get(req.target) else {
             return Decision::Deny {
                 reason: format!(
@@ -293,29 +312,50 @@ impl PolicyEngine {
                 policies: vec![],
             };
         };
+        // INVARIANT: an entry exists only if its slice was time-free, and a
+        // slice, recomputed or not, is always the same for the same triple.
+        let memo_key = classification_key.map(|c| memo::key(req, c));
+        if let Some(hit) = memo_key.as_deref().and_then(|k| self.memo.get(k)) {
+            return hit;
+        }
         let principal = principal_uid(req.principal);
-        let context = match context::build(req, &self.referenced) {
-            Ok(c) => c,
-            Err(e) => return deny_fail_closed(format!("could not build the policy context: {e}")),
-        };
-        let action = self.actions[ActionKind::ALL
+        let action = &self.actions[ActionKind::ALL
             .iter()
             .position(|k| *k == req.kind)
-            .unwrap_or(0)]
-        .clone();
-        let request = match Request::new(principal, action, target.clone(), context, None) {
-            Ok(r) => r,
-            Err(e) => return deny_fail_closed(format!("could not build the policy request: {e}")),
-        };
+            .unwrap_or(0)];
         let key = slice::SliceKey::new(req.principal, req.kind, req.target);
         let slice = self.slices.get(
             key,
             &self.authorizer,
             &self.policies,
             &self.entities,
-            &request,
+            [&principal, action, target],
         );
-        let policies = slice.as_deref().unwrap_or(&self.policies);
+        let memo_key = memo_key.filter(|_| slice.as_ref().is_some_and(|s| s.time_free));
+        let policies = slice.as_deref().map_or(&self.policies, |s| &s.policies);
+        let decision = self.evaluate(req, principal, action.clone(), target.clone(), policies);
+        if let Some(k) = memo_key {
+            self.memo.put(k, &decision);
+        }
+        decision
+    }
+
+    fn evaluate(
+        &self,
+        req: &DecisionRequest<'_>,
+        principal: EntityUid,
+        action: EntityUid,
+        target: EntityUid,
+        policies: &PolicySet,
+    ) -> Decision {
+        let context = match context::build(req, &self.referenced) {
+            Ok(c) => c,
+            Err(e) => return deny_fail_closed(format!("could not build the policy context: {e}")),
+        };
+        let request = match Request::new(principal, action, target, context, None) {
+            Ok(r) => r,
+            Err(e) => return deny_fail_closed(format!("could not build the policy request: {e}")),
+        };
         let response = self
             .authorizer
             .is_authorized(&request, policies, &self.entities);

@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use cedar_policy::{Authorizer, Entities, PolicyId, PolicySet, Request};
+use cedar_policy::{Authorizer, Entities, EntityUid, PolicyId, PolicySet, Request};
 use signoff_core::{ActionKind, Principal};
 
 /// Distinct (principal, action, target) triples kept before the cache resets.
@@ -28,9 +28,17 @@ impl SliceKey {
     }
 }
 
+/// The policies that can still match one (principal, action, target).
+pub(crate) struct Slice {
+    pub(crate) policies: PolicySet,
+    /// No policy in the slice reads the time, so its decisions depend only
+    /// on the request's other inputs and may be memoized.
+    pub(crate) time_free: bool,
+}
+
 #[derive(Default)]
 pub(crate) struct SliceCache {
-    slices: RwLock<HashMap<SliceKey, Arc<PolicySet>>>,
+    slices: RwLock<HashMap<SliceKey, Arc<Slice>>>,
     disabled: AtomicBool,
 }
 
@@ -43,23 +51,21 @@ impl SliceCache {
         authorizer: &Authorizer,
         all: &PolicySet,
         entities: &Entities,
-        request: &Request,
-    ) -> Option<Arc<PolicySet>> {
+        scope: [&EntityUid; 3],
+    ) -> Option<Arc<Slice>> {
         if self.disabled.load(Ordering::Relaxed) {
             return None;
         }
-        let (p, a, r) = (request.principal()?, request.action()?, request.resource()?);
         if let Some(s) = self.slices.read().ok().and_then(|m| m.get(&key).cloned()) {
             return Some(s);
         }
-        let slice = Arc::new(compute(
-            authorizer,
-            all,
-            entities,
-            p.clone(),
-            a.clone(),
-            r.clone(),
-        )?);
+        let [p, a, r] = scope;
+        let policies = compute(authorizer, all, entities, p.clone(), a.clone(), r.clone())?;
+        let time_free = policies.policies().all(|p| !reads_time(p));
+        let slice = Arc::new(Slice {
+            policies,
+            time_free,
+        });
         if let Ok(mut m) = self.slices.write() {
             if m.len() >= MAX_SLICES {
                 m.clear();
@@ -82,9 +88,9 @@ fn compute(
     authorizer: &Authorizer,
     all: &PolicySet,
     entities: &Entities,
-    principal: cedar_policy::EntityUid,
-    action: cedar_policy::EntityUid,
-    resource: cedar_policy::EntityUid,
+    principal: EntityUid,
+    action: EntityUid,
+    resource: EntityUid,
 ) -> Option<PolicySet> {
     let partial = Request::builder()
         .principal(principal)
@@ -105,4 +111,35 @@ fn compute(
         }
     }
     Some(slice)
+}
+
+/// Whether `policy` may read `context.now`. Conservative: a policy whose JSON
+/// form cannot be had, or that uses `context` other than through an
+/// attribute, counts as reading it.
+fn reads_time(policy: &cedar_policy::Policy) -> bool {
+    match policy.to_json() {
+        Ok(json) => mentions_now(&json),
+        Err(_) => true,
+    }
+}
+
+fn mentions_now(v: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            for op in [".", "has"] {
+                if let Some(access) = m.get(op) {
+                    if access.get("left") == Some(&serde_json::json!({ "Var": "context" })) {
+                        return access.get("attr").and_then(Value::as_str) == Some("now");
+                    }
+                }
+            }
+            if m.get("Var").and_then(Value::as_str) == Some("context") {
+                return true;
+            }
+            m.values().any(mentions_now)
+        }
+        Value::Array(a) => a.iter().any(mentions_now),
+        _ => false,
+    }
 }

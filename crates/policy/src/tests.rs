@@ -297,7 +297,7 @@ fn the_published_schema_parses() {
 }
 
 #[test]
-fn slicing_never_changes_a_decision() {
+fn slicing_and_memoizing_never_change_a_decision() {
     use crate::testdata::{directory, hundred_policies};
     let e = PolicyEngine::load(
         &hundred_policies(),
@@ -348,10 +348,20 @@ fn slicing_never_changes_a_decision() {
                         reason: "",
                         now,
                     };
+                    let full = e.decide_unsliced(&req);
                     assert_eq!(
                         e.decide(&req),
-                        e.decide_unsliced(&req),
+                        full,
                         "{p} {kind} `{text}` on {target} at {hour}h"
+                    );
+                    // The payload text identifies its classification. At 12h
+                    // the memo holds every 3h decision: slices with the
+                    // `hours-*` policies must not reuse them.
+                    let memo_key = format!("{kind}:{text}");
+                    assert_eq!(
+                        e.decide_memoized(&req, &memo_key),
+                        full,
+                        "memoized: {p} {kind} `{text}` on {target} at {hour}h"
                     );
                     compared += 1;
                 }
@@ -397,4 +407,41 @@ when { context.mcp.tool == "push" && context.mcp.arguments like "*prod*" };
     )
     .unwrap();
     assert!(only.tool_always_denied(&bot, "shell", "echo"));
+}
+
+#[test]
+fn decisions_that_read_the_time_are_never_memoized() {
+    let policy = r#"
+@id("office-hours")
+permit (principal, action == Action::"sql", resource)
+when { context has now && context.now.hour >= 9 && context.now.hour < 17 };
+"#;
+    let source = PolicySource {
+        name: "hours.cedar".into(),
+        text: policy.into(),
+    };
+    let e = PolicyEngine::load(&[source], &directory(), ApprovalDefaults::default()).unwrap();
+    let c = signoff_classify::classify(&Payload::from_text(ActionKind::Sql, "SELECT 1").unwrap());
+    let at = |hour: u64| datetime!(2026-01-05 00:00 UTC) + Duration::from_secs(hour * 3600);
+    let decide = |hour| {
+        let agent = Principal::Agent("bot".into());
+        e.decide_memoized(
+            &DecisionRequest {
+                principal: &agent,
+                on_behalf_of: "olivia",
+                target: "prod-db",
+                kind: ActionKind::Sql,
+                classification: &c,
+                reason: "",
+                now: at(hour),
+            },
+            "select-1",
+        )
+    };
+    assert!(matches!(decide(10), Decision::Allow { .. }));
+    assert!(
+        matches!(decide(20), Decision::Deny { .. }),
+        "20h is outside office hours"
+    );
+    assert!(matches!(decide(11), Decision::Allow { .. }));
 }

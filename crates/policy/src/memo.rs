@@ -1,0 +1,61 @@
+//! Memoized decisions. Cedar evaluation is a pure function of the request and
+//! the entities, which are fixed once loaded; when no policy that can match
+//! reads the time, the same (principal, action, target, accountable human,
+//! reason, classification) always gets the same decision. A statement stream
+//! such as `SELECT … WHERE id = $1` repeats exactly that, so its decision is
+//! evaluated once instead of per statement.
+//!
+//! INVARIANT: a memo key holds every input of the decision except the time,
+//! and decisions are only memoized for slices that do not read the time
+//! (`Slice::time_free`). The caller's classification key must identify the
+//! classification completely (see `PolicyEngine::decide_memoized`).
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::RwLock;
+
+use signoff_core::Decision;
+
+use crate::DecisionRequest;
+
+/// Distinct keys kept before the memo resets.
+const MAX_ENTRIES: usize = 16_384;
+
+#[derive(Default)]
+pub(crate) struct Memo {
+    decisions: RwLock<HashMap<String, Decision>>,
+}
+
+/// Every input of `req`'s decision but the time, with the classification
+/// given by `classification_key`. Each part is length-prefixed, so no two
+/// different inputs share a key.
+pub(crate) fn key(req: &DecisionRequest<'_>, classification_key: &str) -> String {
+    let mut k = String::with_capacity(64 + classification_key.len() + req.reason.len());
+    let principal = req.principal.to_string();
+    for part in [
+        principal.as_str(),
+        req.kind.as_str(),
+        req.target,
+        req.on_behalf_of,
+        req.reason,
+        classification_key,
+    ] {
+        let _ = write!(k, "{}:{part};", part.len());
+    }
+    k
+}
+
+impl Memo {
+    pub(crate) fn get(&self, key: &str) -> Option<Decision> {
+        self.decisions.read().ok()?.get(key).cloned()
+    }
+
+    pub(crate) fn put(&self, key: String, decision: &Decision) {
+        if let Ok(mut m) = self.decisions.write() {
+            if m.len() >= MAX_ENTRIES {
+                m.clear();
+            }
+            m.insert(key, decision.clone());
+        }
+    }
+}
