@@ -247,7 +247,27 @@ impl Action {
     }
 
     pub fn fingerprint(&self) -> Fingerprint {
-        Fingerprint(canonical::sha256_hex(&self.canonical()))
+        self.fingerprint_with_body(&self.payload.body_json())
+    }
+
+    /// [`Action::fingerprint`] given the payload's `body_json`, written
+    /// straight in canonical order instead of building [`Action::canonical`]
+    /// (the test `streamed_fingerprint_is_the_documented_one` holds them equal).
+    pub fn fingerprint_with_body(&self, body: &Value) -> Fingerprint {
+        use sha2::{Digest, Sha256};
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(b"{\"kind\":");
+        canonical::write_str(self.kind().as_str(), &mut out);
+        out.extend_from_slice(b",\"on_behalf_of\":");
+        canonical::write_str(&self.on_behalf_of, &mut out);
+        out.extend_from_slice(b",\"payload\":");
+        canonical::write(body, &mut out);
+        out.extend_from_slice(b",\"principal\":");
+        canonical::write_str(&self.principal.to_string(), &mut out);
+        out.extend_from_slice(b",\"target\":");
+        canonical::write_str(&self.target, &mut out);
+        out.push(b'}');
+        Fingerprint(hex::encode(Sha256::digest(&out)))
     }
 }
 
@@ -271,6 +291,11 @@ mod tests {
     fn fingerprint_is_stable_and_hex() {
         let fp = delete_all().fingerprint();
         assert_eq!(fp, delete_all().fingerprint());
+        assert_eq!(
+            fp.0,
+            canonical::sha256_hex(&delete_all().canonical()),
+            "streamed_fingerprint_is_the_documented_one"
+        );
         assert_eq!(fp.0.len(), 64);
         assert!(fp.0.bytes().all(|b| b.is_ascii_hexdigit()));
     }
@@ -303,6 +328,12 @@ mod tests {
         changed.push(a);
         for a in changed {
             assert_ne!(a.fingerprint(), base, "{a:?}");
+            // The streamed encoding is the documented `canonical()` form.
+            assert_eq!(
+                a.fingerprint().0,
+                canonical::sha256_hex(&a.canonical()),
+                "{a:?}"
+            );
         }
     }
 

@@ -8,6 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::canonical;
@@ -169,14 +170,83 @@ impl AuditEvent {
     }
 
     pub fn compute_hash(&self) -> String {
-        canonical::sha256_hex(&self.hashed_form())
+        let (payload, details) = (self.payload_text(), self.details_text());
+        self.hash_with(&payload, &details)
+    }
+
+    /// The canonical text of `payload`, as the store keeps it.
+    pub fn payload_text(&self) -> String {
+        canonical::to_string(&self.payload)
+    }
+
+    /// The canonical text of `details`, as the store keeps it.
+    pub fn details_text(&self) -> String {
+        canonical::to_string(&self.details)
+    }
+
+    /// The hash over [`AuditEvent::hashed_form`], written straight from the
+    /// fields with `payload` and `details` already in canonical text: the
+    /// same bytes, without building the form (the test
+    /// `streamed_form_is_the_hashed_form` holds the two equal).
+    fn hash_with(&self, payload: &str, details: &str) -> String {
+        use canonical::write_str;
+        let mut out: Vec<u8> = Vec::with_capacity(256 + payload.len() + details.len());
+        let opt = |v: Option<&str>, out: &mut Vec<u8>| match v {
+            Some(s) => write_str(s, out),
+            None => out.extend_from_slice(b"null"),
+        };
+        let uuid = |v: Option<Uuid>, out: &mut Vec<u8>| match v {
+            Some(u) => write_str(u.hyphenated().encode_lower(&mut Uuid::encode_buffer()), out),
+            None => out.extend_from_slice(b"null"),
+        };
+        // Keys in byte order, as canonical JSON sorts them.
+        out.extend_from_slice(b"{\"action_id\":");
+        uuid(self.action_id, &mut out);
+        out.extend_from_slice(b",\"actor\":");
+        write_str(&self.actor, &mut out);
+        out.extend_from_slice(b",\"approval_id\":");
+        uuid(self.approval_id, &mut out);
+        out.extend_from_slice(b",\"at\":");
+        write_str(&self.at, &mut out);
+        out.extend_from_slice(b",\"details\":");
+        out.extend_from_slice(details.as_bytes());
+        out.extend_from_slice(b",\"fingerprint\":");
+        opt(self.fingerprint.as_deref(), &mut out);
+        out.extend_from_slice(b",\"id\":");
+        uuid(Some(self.id), &mut out);
+        out.extend_from_slice(b",\"kind\":");
+        write_str(self.kind.as_str(), &mut out);
+        out.extend_from_slice(b",\"on_behalf_of\":");
+        opt(self.on_behalf_of.as_deref(), &mut out);
+        out.extend_from_slice(b",\"payload\":");
+        out.extend_from_slice(payload.as_bytes());
+        out.extend_from_slice(b",\"prev_hash\":");
+        write_str(&self.prev_hash, &mut out);
+        out.extend_from_slice(b",\"reason\":");
+        opt(self.reason.as_deref(), &mut out);
+        out.extend_from_slice(b",\"seq\":");
+        out.extend_from_slice(self.seq.to_string().as_bytes());
+        out.extend_from_slice(b",\"target\":");
+        opt(self.target.as_deref(), &mut out);
+        out.extend_from_slice(b",\"trace_id\":");
+        opt(self.trace_id.as_deref(), &mut out);
+        out.push(b'}');
+        hex::encode(Sha256::digest(&out))
     }
 
     /// Places the event in the chain after an event with `prev_hash`.
     pub fn seal(&mut self, seq: i64, prev_hash: &str) {
+        self.seal_texts(seq, prev_hash);
+    }
+
+    /// [`AuditEvent::seal`], returning the canonical texts of `payload` and
+    /// `details` the hash was computed over, for the store to keep.
+    pub fn seal_texts(&mut self, seq: i64, prev_hash: &str) -> (String, String) {
         self.seq = seq;
         self.prev_hash = prev_hash.to_owned();
-        self.hash = self.compute_hash();
+        let (payload, details) = (self.payload_text(), self.details_text());
+        self.hash = self.hash_with(&payload, &details);
+        (payload, details)
     }
 }
 
@@ -265,6 +335,33 @@ mod tests {
             v.push(e)?;
         }
         Ok(v.verified)
+    }
+
+    /// The hash is written straight from the fields; it must cover exactly
+    /// the bytes of the documented form, or existing logs stop verifying.
+    #[test]
+    fn streamed_form_is_the_hashed_form() {
+        let mut full = AuditEvent::new(
+            AuditKind::ReviewSubmitted,
+            "user:rité \"q\"",
+            "2026-01-01T00:00:00.000001Z".into(),
+        );
+        full.on_behalf_of = Some("olivia".into());
+        full.target = Some("prod-db\n\t\u{1}".into());
+        full.action_id = Some(Uuid::now_v7());
+        full.approval_id = Some(Uuid::now_v7());
+        full.fingerprint = Some("ab".repeat(32));
+        full.reason = Some("<script>é😀".into());
+        full.payload = json!({"sql": "DELETE FROM t", "params": [1, null, 2.5, "x"], "z": {"b": true, "a": []}});
+        full.details = json!({"verdict": "approve", "n": -3, "nested": {"k": "v"}});
+        full.trace_id = Some("trace-1".into());
+        let bare = AuditEvent::new(AuditKind::GatewayStarted, "system", "t".into());
+        for (i, mut e) in [full, bare].into_iter().enumerate() {
+            e.seal(i as i64 + 41, "prev");
+            let documented = canonical::sha256_hex(&e.hashed_form());
+            assert_eq!(e.hash, documented, "event {i}");
+            assert_eq!(e.compute_hash(), documented);
+        }
     }
 
     #[test]

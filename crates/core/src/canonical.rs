@@ -9,51 +9,63 @@ use sha2::{Digest, Sha256};
 
 /// Writes `value` as canonical JSON.
 pub fn to_string(value: &Value) -> String {
-    let mut out = String::with_capacity(128);
+    let mut out = Vec::with_capacity(128);
     write(value, &mut out);
-    out
+    into_string(out)
 }
 
 /// SHA-256 of the canonical encoding, as lowercase hex.
 pub fn sha256_hex(value: &Value) -> String {
-    hex::encode(Sha256::digest(to_string(value).as_bytes()))
+    let mut out = Vec::with_capacity(256);
+    write(value, &mut out);
+    hex::encode(Sha256::digest(&out))
 }
 
-fn write(value: &Value, out: &mut String) {
+/// Appends the canonical encoding of `value` to `out`.
+pub fn write(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
             entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            out.push('{');
+            out.push(b'{');
             for (i, (key, val)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_str(key, out);
-                out.push(':');
+                out.push(b':');
                 write(val, out);
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
         Value::String(s) => write_str(s, out),
         // Null, booleans and numbers have one serde_json rendering already.
-        other => out.push_str(&other.to_string()),
+        // INVARIANT: writing JSON to a Vec cannot fail.
+        other => {
+            let _ = serde_json::to_writer(&mut *out, other);
+        }
     }
 }
 
-fn write_str(s: &str, out: &mut String) {
-    // serde_json's string escaping is deterministic; reuse it.
-    out.push_str(&Value::String(s.to_owned()).to_string());
+/// Appends `s` as a JSON string, escaped as serde_json escapes it.
+pub fn write_str(s: &str, out: &mut Vec<u8>) {
+    // INVARIANT: writing JSON to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// The text of canonical JSON bytes, which are UTF-8 by construction.
+pub fn into_string(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 #[cfg(test)]

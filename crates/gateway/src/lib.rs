@@ -247,10 +247,15 @@ impl Gateway {
     /// The payload as the audit log keeps it: masked unless the target turns
     /// audit masking off (an unknown target is masked).
     fn audited(&self, action: &Action) -> Value {
+        self.audited_body(action, action.payload.body_json())
+    }
+
+    /// [`Gateway::audited`] given the payload's `body_json`.
+    fn audited_body(&self, action: &Action, body: Value) -> Value {
         if self.audit_masked(action) {
-            self.masked(&action.payload)
+            self.inner.masker.mask(&body)
         } else {
-            action.payload.body_json()
+            body
         }
     }
 
@@ -287,12 +292,7 @@ impl Gateway {
         action_id: Option<Uuid>,
         at: OffsetDateTime,
     ) -> AuditEvent {
-        let mut e = AuditEvent::new(kind, actor.to_string(), timestamp(at));
-        e.on_behalf_of = Some(action.on_behalf_of.clone());
-        e.target = Some(action.target.clone());
-        e.action_id = action_id;
-        e.payload = self.audited(action);
-        e
+        event_with(kind, actor, action, action_id, at, self.audited(action))
     }
 
     /// Classifies, decides and records one action; with `wait`, holds until a
@@ -333,15 +333,17 @@ impl Gateway {
             .metrics
             .decision_seconds
             .observe(started.elapsed().as_secs_f64());
-        let fingerprint = action.fingerprint();
+        let body = action.payload.body_json();
+        let fingerprint = action.fingerprint_with_body(&body);
         let action_id = Uuid::now_v7();
 
-        let mut decided = self.event(
+        let mut decided = event_with(
             AuditKind::ActionDecided,
             &action.principal,
             &action,
             Some(action_id),
             at,
+            self.audited_body(&action, body),
         );
         decided.fingerprint = Some(fingerprint.0.clone());
         decided.reason = (!reason.is_empty()).then(|| reason.clone());
@@ -764,7 +766,7 @@ impl Gateway {
     /// verify, so it is queued for the next group commit without waiting.
     pub fn record_outcome(
         &self,
-        checked: &CheckOutcome,
+        checked: CheckOutcome,
         outcome: ExecutionOutcome,
     ) -> Result<(), GatewayError> {
         let report = json!({
@@ -773,8 +775,8 @@ impl Gateway {
             "duration_ms": outcome.duration_ms,
             "detail": outcome.detail,
         });
-        if let Some(decided) = &checked.deferred {
-            let mut e = AuditEvent::clone(decided);
+        if let Some(decided) = checked.deferred {
+            let mut e = *decided;
             e.details["outcome"] = report;
             self.inner
                 .store
@@ -899,6 +901,23 @@ impl Gateway {
             }
         })
     }
+}
+
+/// An event about `action`, with its payload as the audit keeps it.
+fn event_with(
+    kind: AuditKind,
+    actor: &Principal,
+    action: &Action,
+    action_id: Option<Uuid>,
+    at: OffsetDateTime,
+    payload: Value,
+) -> AuditEvent {
+    let mut e = AuditEvent::new(kind, actor.to_string(), timestamp(at));
+    e.on_behalf_of = Some(action.on_behalf_of.clone());
+    e.target = Some(action.target.clone());
+    e.action_id = action_id;
+    e.payload = payload;
+    e
 }
 
 /// The typed payload reviewers see, from the masked JSON already computed for

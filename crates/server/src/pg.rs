@@ -168,7 +168,7 @@ impl Gate for GatewayGate {
             duration_ms: Some(duration.as_millis() as u64),
             detail: Some(detail),
         };
-        if let Err(e) = self.gateway.record_outcome(&ticket, outcome) {
+        if let Err(e) = self.gateway.record_outcome(*ticket, outcome) {
             tracing::error!(error = %e, "could not record a statement's outcome");
         }
     }
