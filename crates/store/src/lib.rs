@@ -52,7 +52,24 @@ impl From<serde_json::Error> for StoreError {
 }
 
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-type Job = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Completion) + Send>;
+type Work = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Completion) + Send>;
+
+/// What the writer thread is sent.
+pub(crate) enum Wake {
+    /// A job someone waits for: it commits with whatever else is queued.
+    Awaited(Work),
+    /// Detached jobs are waiting in the buffer.
+    Detached,
+}
+
+/// Detached jobs, queued without waking the writer for each: the first one
+/// of a batch wakes it, and the batch commits `DETACHED_LINGER` later (or at
+/// once with an awaited job, or when `DETACHED_FULL` are queued), so one
+/// fsync covers a whole stream of queued reads.
+pub(crate) type Detached = Arc<Mutex<Vec<Work>>>;
+
+const DETACHED_LINGER: std::time::Duration = std::time::Duration::from_millis(5);
+const DETACHED_FULL: usize = 512;
 
 /// The most jobs one group commit takes.
 const MAX_BATCH: usize = 1024;
@@ -66,7 +83,8 @@ pub struct Store {
 
 struct Inner {
     path: PathBuf,
-    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    jobs: Mutex<Option<mpsc::Sender<Wake>>>,
+    detached: Detached,
     readers: Mutex<Vec<Connection>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -85,15 +103,18 @@ impl Store {
             .map_err(|e| open_err(e.to_string()))?;
         let conn = connect(&path).map_err(|e| open_err(e.to_string()))?;
         schema::migrate(&conn).map_err(|e| open_err(e.to_string()))?;
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::channel::<Wake>();
+        let detached = Detached::default();
+        let queue = detached.clone();
         let writer = std::thread::Builder::new()
             .name("signoff-store-writer".into())
-            .spawn(move || write::run(conn, rx, signer))
+            .spawn(move || write::run(conn, rx, queue, signer))
             .map_err(|e| open_err(e.to_string()))?;
         Ok(Store {
             inner: Arc::new(Inner {
                 path,
                 jobs: Mutex::new(Some(tx)),
+                detached,
                 readers: Mutex::new(Vec::new()),
                 writer: Mutex::new(Some(writer)),
             }),
@@ -112,7 +133,7 @@ impl Store {
         T: Send + 'static,
     {
         let (done, result) = oneshot::channel();
-        let job: Job = Box::new(move |tx: &mut Tx<'_>| {
+        let work: Work = Box::new(move |tx: &mut Tx<'_>| {
             let r = f(tx);
             let ok = r.is_ok();
             let completion: Completion = Box::new(move |commit: Result<(), StoreError>| {
@@ -124,20 +145,21 @@ impl Store {
             let jobs = self.inner.jobs.lock().map_err(|_| StoreError::Closed)?;
             jobs.as_ref()
                 .ok_or(StoreError::Closed)?
-                .send(job)
+                .send(Wake::Awaited(work))
                 .map_err(|_| StoreError::Closed)?;
         }
         result.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Queues `f` for the next group commit without waiting for it. For records
-    /// that need not precede an effect (outcomes, allowed reads): `shutdown`
-    /// still commits every queued job, so a clean stop loses none.
+    /// Queues `f` for a group commit soon (within a few milliseconds) without
+    /// waiting for it. For records that need not precede an effect (outcomes,
+    /// allowed reads): `shutdown` still commits every queued job, so a clean
+    /// stop loses none; a crash may lose the last few milliseconds of them.
     pub fn write_detached<F>(&self, f: F) -> Result<(), StoreError>
     where
         F: FnOnce(&mut Tx<'_>) -> Result<(), StoreError> + Send + 'static,
     {
-        let job: Job = Box::new(move |tx: &mut Tx<'_>| {
+        let work: Work = Box::new(move |tx: &mut Tx<'_>| {
             let r = f(tx);
             let ok = r.is_ok();
             let completion: Completion = Box::new(move |commit: Result<(), StoreError>| {
@@ -147,11 +169,21 @@ impl Store {
             });
             (ok, completion)
         });
+        // INVARIANT: the jobs lock is held while queueing, so `shutdown`
+        // (which takes the sender under it) never misses a queued job.
         let jobs = self.inner.jobs.lock().map_err(|_| StoreError::Closed)?;
-        jobs.as_ref()
-            .ok_or(StoreError::Closed)?
-            .send(job)
-            .map_err(|_| StoreError::Closed)
+        let sender = jobs.as_ref().ok_or(StoreError::Closed)?;
+        let queued = {
+            let mut q = self.inner.detached.lock().map_err(|_| StoreError::Closed)?;
+            q.push(work);
+            q.len()
+        };
+        if queued == 1 || queued == DETACHED_FULL {
+            sender
+                .send(Wake::Detached)
+                .map_err(|_| StoreError::Closed)?;
+        }
+        Ok(())
     }
 
     /// Runs a read on a pooled connection, off the async threads.

@@ -325,3 +325,42 @@ async fn outbox_orders_per_request_and_retries_when_due() {
     let counts = store.read(outbox_counts).await.unwrap();
     assert_eq!((counts.pending, counts.dead), (2, 0));
 }
+
+fn count(store: &Store) -> i64 {
+    store
+        .read_blocking(|c| Ok(c.query_row("SELECT count(*) FROM audit", [], |r| r.get(0))?))
+        .unwrap()
+}
+
+/// Detached jobs are batched without a waiter, yet none is lost: an awaited
+/// write commits every detached job queued before it, and a clean shutdown
+/// commits the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detached_writes_are_batched_and_never_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for i in 0..2000 {
+        store
+            .write_detached(move |tx| tx.append(event(i)).map(drop))
+            .unwrap();
+    }
+    let last = store.write(|tx| tx.append(event(2000))).await.unwrap();
+    assert_eq!(last.seq, 2001, "queued before it, so chained before it");
+    assert_eq!(count(&store), 2001);
+    for i in 0..700 {
+        store
+            .write_detached(move |tx| tx.append(event(i)).map(drop))
+            .unwrap();
+    }
+    store.shutdown();
+    assert!(
+        store
+            .write_detached(|tx| tx.append(event(0)).map(drop))
+            .is_err(),
+        "a stopped store refuses work instead of dropping it"
+    );
+    let reopened = Store::open(dir.path()).unwrap();
+    assert_eq!(count(&reopened), 2701);
+    let report = verify_store(&reopened);
+    assert!(report.ok(), "{report:?}");
+}

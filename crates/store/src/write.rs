@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::checkpoint::CheckpointSigner;
 use crate::read::{approval_from_row, APPROVAL_COLUMNS};
-use crate::{Completion, Job, StoreError, MAX_BATCH};
+use crate::{Completion, Detached, StoreError, Wake, Work, DETACHED_LINGER, MAX_BATCH};
 
 /// Sign a checkpoint after this many events.
 const CHECKPOINT_EVERY: i64 = 1000;
@@ -32,9 +32,7 @@ impl Tx<'_> {
     /// Appends an event to the chain and returns it sealed.
     pub fn append(&mut self, mut event: AuditEvent) -> Result<AuditEvent, StoreError> {
         let seq = self.head.0 + 1;
-        event.seal(seq, &self.head.1);
-        let payload = signoff_core::canonical::to_string(&event.payload);
-        let details = signoff_core::canonical::to_string(&event.details);
+        let (payload, details) = event.seal_texts(seq, &self.head.1);
         self.tx
             .prepare_cached(
                 "INSERT INTO audit (seq, id, at, kind, actor, on_behalf_of, target, action_id, approval_id, \
@@ -158,36 +156,36 @@ fn head(tx: &Transaction<'_>) -> Result<(i64, String), StoreError> {
         .unwrap_or((0, GENESIS_HASH.to_owned())))
 }
 
-pub(crate) fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>, signer: CheckpointSigner) {
+pub(crate) fn run(
+    mut conn: Connection,
+    jobs: mpsc::Receiver<Wake>,
+    detached: Detached,
+    signer: CheckpointSigner,
+) {
     let mut last_checkpoint: i64 = conn
         .query_row("SELECT COALESCE(MAX(seq), 0) FROM checkpoints", [], |r| {
             r.get(0)
         })
         .unwrap_or(0);
-    while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
-        let result = commit_group(
-            &mut conn,
-            batch,
-            &mut completions,
-            &signer,
-            &mut last_checkpoint,
-        );
-        if let Err(e) = &result {
-            tracing::error!(error = %e, jobs = completions.len(), "group commit failed; every job in it is refused");
-        }
-        for c in completions {
-            c(result.clone());
+    let mut open = true;
+    while open {
+        let first = match jobs.recv() {
+            Ok(w) => w,
+            Err(_) => break,
+        };
+        let (batch, still_open) = gather(first, &jobs, &detached);
+        open = still_open;
+        // Empty when a wake raced with the previous batch taking its job.
+        if !batch.is_empty() {
+            commit_and_answer(&mut conn, batch, &signer, &mut last_checkpoint);
         }
     }
-    // The channel closed: sign where the chain ends, so truncation is detectable.
+    // The channel closed: commit what is still queued, and sign where the
+    // chain ends, so truncation is detectable.
+    let rest = take_detached(&detached);
+    if !rest.is_empty() {
+        commit_and_answer(&mut conn, rest, &signer, &mut last_checkpoint);
+    }
     let _ = commit_group(
         &mut conn,
         Vec::new(),
@@ -197,9 +195,63 @@ pub(crate) fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>, signer: Check
     );
 }
 
+fn commit_and_answer(
+    conn: &mut Connection,
+    batch: Vec<Work>,
+    signer: &CheckpointSigner,
+    last_checkpoint: &mut i64,
+) {
+    let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
+    let result = commit_group(conn, batch, &mut completions, signer, last_checkpoint);
+    if let Err(e) = &result {
+        tracing::error!(error = %e, jobs = completions.len(), "group commit failed; every job in it is refused");
+    }
+    for c in completions {
+        c(result.clone());
+    }
+}
+
+fn take_detached(detached: &Detached) -> Vec<Work> {
+    detached
+        .lock()
+        .map(|mut q| std::mem::take(&mut *q))
+        .unwrap_or_default()
+}
+
+/// The jobs of one group commit, and whether the channel is still open.
+/// Woken for detached jobs, the writer lingers up to `DETACHED_LINGER` for
+/// more, and no longer once an awaited job arrives or the buffer fills.
+/// Detached jobs go first: they were queued before the writer woke.
+fn gather(first: Wake, jobs: &mpsc::Receiver<Wake>, detached: &Detached) -> (Vec<Work>, bool) {
+    let mut awaited = Vec::new();
+    let mut open = true;
+    match first {
+        Wake::Awaited(w) => awaited.push(w),
+        Wake::Detached => match jobs.recv_timeout(DETACHED_LINGER) {
+            Ok(Wake::Awaited(w)) => awaited.push(w),
+            Ok(Wake::Detached) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => open = false,
+        },
+    }
+    while awaited.len() < MAX_BATCH {
+        match jobs.try_recv() {
+            Ok(Wake::Awaited(w)) => awaited.push(w),
+            Ok(Wake::Detached) => {}
+            Err(mpsc::TryRecvError::Empty) => break,
+            Err(mpsc::TryRecvError::Disconnected) => {
+                open = false;
+                break;
+            }
+        }
+    }
+    let mut batch = take_detached(detached);
+    batch.append(&mut awaited);
+    (batch, open)
+}
+
 fn commit_group(
     conn: &mut Connection,
-    batch: Vec<Job>,
+    batch: Vec<Work>,
     completions: &mut Vec<Completion>,
     signer: &CheckpointSigner,
     last_checkpoint: &mut i64,
@@ -212,15 +264,14 @@ fn commit_group(
         tx: &tx,
     };
     for job in batch {
-        w.tx.execute_batch("SAVEPOINT job")?;
+        w.tx.prepare_cached("SAVEPOINT job")?.execute([])?;
         let saved_head = w.head.clone();
         let (ok, completion) = job(&mut w);
-        if ok {
-            w.tx.execute_batch("RELEASE job")?;
-        } else {
-            w.tx.execute_batch("ROLLBACK TO job; RELEASE job")?;
+        if !ok {
+            w.tx.prepare_cached("ROLLBACK TO job")?.execute([])?;
             w.head = saved_head;
         }
+        w.tx.prepare_cached("RELEASE job")?.execute([])?;
         completions.push(completion);
     }
     let (seq, hash) = w.head.clone();
