@@ -8,6 +8,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+// A statement stream allocates small, short-lived values on every worker
+// thread; mimalloc's thread-local heaps make that markedly cheaper than glibc's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// signoff: an identity-aware approval gateway for AI agents and automation.
 ///
 /// Agents send actions (SQL, shell commands, HTTP and MCP calls) through signoff.
