@@ -7,7 +7,7 @@
 # The mask section compares with Presidio when PRESIDIO_PYTHON names a Python
 # with presidio-analyzer and presidio-anonymizer installed (see bench/mask.py).
 #
-# The mcp section needs the MCP Python SDK that ./test installs (target/test-venv).
+# The mcp section's upstream is the rmcp fixture server (crates/signoff/examples/mcp_upstream.rs).
 #
 # The pg section needs PostgreSQL at PG_URL (default the test server), pgbench,
 # and pgbouncer (Debian package; installed here if missing and apt works).
@@ -19,6 +19,7 @@ cd "$(dirname "$0")/.."
 mkdir -p bench/out
 only="${1:-all}"
 want() { [ "$only" = all ] || [ "$only" = "$1" ]; }
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }   # user+system CPU of a process
 free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"; }
 
 median_us() { # criterion estimates → median in µs
@@ -89,15 +90,13 @@ fi
 
 if want mcp; then
   echo "== mcp: allowed tools/call round trip, direct to the upstream vs through signoff"
-  py="${SIGNOFF_TEST_PYTHON:-$PWD/target/test-venv/bin/python}"
-  "$py" -c "import mcp" 2>/dev/null || { echo "  run ./test once first: it installs the MCP SDK"; exit 1; }
-  cargo build -q --release -p signoff
+  cargo build -q --release -p signoff --bin signoff --example mcp_upstream
   cargo bench -q -p signoff-mcp --bench roundtrip --no-run 2>/dev/null
   bench_bin=$(ls -t target/release/deps/roundtrip-* | grep -v '\.d$' | head -1)
   dir=$(mktemp -d)
   up_port=$(free_port)
   so_port=$(free_port)
-  "$py" crates/signoff/tests/mcp/upstream.py --http "$up_port" >"$dir/upstream.log" 2>&1 &
+  target/release/examples/mcp_upstream --http "$up_port" >"$dir/upstream.log" 2>&1 &
   up_pid=$!
   mkdir -p "$dir/policies"
   cat >"$dir/policies/bench.cedar" <<'CEDAR'
@@ -125,8 +124,15 @@ TOML
   SIGNOFF_LOG=warn target/release/signoff --config "$dir/signoff.toml" serve --listen "127.0.0.1:$so_port" 2>"$dir/serve.log" &
   so_pid=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$so_port/healthz" >/dev/null && curl -s -o /dev/null "http://127.0.0.1:$up_port/mcp" && break; sleep 0.1; done
-  MCP_BENCH_URL="http://127.0.0.1:$up_port/mcp" "$bench_bin" >bench/out/mcp-direct.txt
-  MCP_BENCH_URL="http://127.0.0.1:$so_port/mcp/upstream" MCP_BENCH_TOKEN="$token" "$bench_bin" >bench/out/mcp-signoff.txt
+  calls=${MCP_BENCH_CALLS:-200}
+  total=$((calls * 33))   # 1 client, then 32
+  u0=$(cpu_ticks $up_pid)
+  MCP_BENCH_CALLS=$calls MCP_BENCH_URL="http://127.0.0.1:$up_port/mcp" "$bench_bin" >bench/out/mcp-direct.txt
+  u1=$(cpu_ticks $up_pid); s1=$(cpu_ticks $so_pid)
+  MCP_BENCH_CALLS=$calls MCP_BENCH_URL="http://127.0.0.1:$so_port/mcp/upstream" MCP_BENCH_TOKEN="$token" "$bench_bin" >bench/out/mcp-signoff.txt
+  u2=$(cpu_ticks $up_pid); s2=$(cpu_ticks $so_pid)
+  hz=$(getconf CLK_TCK)
+  python3 -c "t=$total; print(f'  CPU per call: upstream {($u1-$u0)/$hz*1e6/t:.0f} µs direct, {($u2-$u1)/$hz*1e6/t:.0f} µs behind signoff; signoff {($s2-$s1)/$hz*1e6/t:.0f} µs')"
   kill $so_pid $up_pid 2>/dev/null; wait $so_pid $up_pid 2>/dev/null || true
   python3 - <<'PY'
 import re
@@ -198,13 +204,25 @@ INI
   if [ "$(id -u)" = 0 ]; then pgbouncer -d -u postgres "$dir/pgbouncer.ini"; else pgbouncer -d "$dir/pgbouncer.ini"; fi
   trap 'kill $so_pid 2>/dev/null || true; kill "$(cat "$dir/pgbouncer.pid" 2>/dev/null)" 2>/dev/null || true' EXIT
   for _ in $(seq 100); do grep -q "Ctrl-C" "$dir/serve.log" 2>/dev/null && break; sleep 0.1; done
-  tps() { pgbench -n -S -c 8 -j 2 -T "$duration" -M "$1" "$2" 2>/dev/null | awk '/^tps/ {print int($3)}'; }
+  # tps, then CPU µs per transaction of process $3 (the proxy), if given.
+  tps() {
+    local before out n
+    before=$( [ -n "${3:-}" ] && cpu_ticks "$3" || echo 0)
+    out=$(pgbench -n -S -c 8 -j 2 -T "$duration" -M "$1" "$2" 2>/dev/null)
+    n=$(echo "$out" | awk '/actually processed/ {split($NF, a, "/"); print a[1]}')
+    if [ -n "${3:-}" ]; then
+      python3 -c "print(int($(echo "$out" | awk '/^tps/ {print $3}')), round(($(cpu_ticks "$3")-$before)/$(getconf CLK_TCK)*1e6/max($n,1), 1))"
+    else
+      echo "$out" | awk '/^tps/ {print int($3), 0}'
+    fi
+  }
+  bouncer_pid=$(cat "$dir/pgbouncer.pid")
   for mode in simple extended; do
-    direct=$(tps $mode "host=$pg_host port=$pg_port user=$pg_user dbname=$pg_db")
-    bouncer=$(tps $mode "host=127.0.0.1 port=$pgb_port user=$pg_user dbname=$pg_db")
-    signoff=$(PGPASSWORD="$key" tps $mode "host=127.0.0.1 port=$so_port user=agent:bench dbname=$pg_db sslmode=disable")
-    echo "$mode $direct $bouncer $signoff" >>bench/out/pg.txt
-    python3 -c "d,b,s=$direct,$bouncer,$signoff; print(f'  -M {\"$mode\":<8}: direct {d} tps | pgbouncer {b} tps ({b/d:.2f}x) | signoff {s} tps ({s/d:.2f}x) | signoff/pgbouncer {s/b:.2f}x')"
+    read -r direct _ <<<"$(tps $mode "host=$pg_host port=$pg_port user=$pg_user dbname=$pg_db")"
+    read -r bouncer bcpu <<<"$(tps $mode "host=127.0.0.1 port=$pgb_port user=$pg_user dbname=$pg_db" "$bouncer_pid")"
+    read -r signoff scpu <<<"$(PGPASSWORD="$key" tps $mode "host=127.0.0.1 port=$so_port user=agent:bench dbname=$pg_db sslmode=disable" "$so_pid")"
+    echo "$mode $direct $bouncer $signoff $bcpu $scpu" >>bench/out/pg.txt
+    python3 -c "d,b,s=$direct,$bouncer,$signoff; print(f'  -M {\"$mode\":<8}: direct {d} tps | pgbouncer {b} tps ({b/d:.2f}x, $bcpu µs CPU/txn) | signoff {s} tps ({s/d:.2f}x, $scpu µs CPU/txn) | signoff/pgbouncer {s/b:.2f}x')"
   done
   kill $so_pid; wait $so_pid 2>/dev/null || true
   decided=$(sqlite3 "$dir/data/signoff.db" "SELECT count(*) FROM audit WHERE kind = 'action.decided'" 2>/dev/null || echo "?")

@@ -8,13 +8,15 @@
 //! tool results with `isError: true`, so the model reads why. Everything else
 //! (tools/list, resources, prompts, ping) passes through.
 
+pub mod jsonrpc;
 mod proxy;
 mod relay;
+pub mod stdio;
 mod upstream;
 
 pub use proxy::{
-    BoxFuture, Gate, GateVerdict, PendingReview, PendingTx, Proxy, ToolCall, ELICITATION_COMPLETE,
-    REASON_META,
+    BoxFuture, CallOutcome, Gate, GateVerdict, OutcomeReport, PendingReview, PendingTx, Proxy,
+    ToolCall, ELICITATION_COMPLETE, REASON_META,
 };
 pub use relay::Relay;
 pub use upstream::{Upstream, UpstreamError};
@@ -37,8 +39,10 @@ pub async fn bridge_stdio(server: &str, base_url: &str, token: &str) -> Result<(
         headers: Default::default(),
     };
     let proxy = Proxy::new(server.to_owned(), upstream, None, None);
+    let (input, output) =
+        stdio::framed(tokio::io::stdin(), tokio::io::stdout(), stdio::MAX_MESSAGE);
     let running = proxy
-        .serve(rmcp::transport::stdio())
+        .serve((input, output))
         .await
         .map_err(|e| BridgeError::Session(e.to_string()))?;
     running

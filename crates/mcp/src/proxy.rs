@@ -37,13 +37,53 @@ pub struct ToolCall {
     pub reason: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub enum GateVerdict {
-    /// Forward the call; mask the result if the target asks for it.
-    Allow { mask_results: bool },
+    /// Forward the call; mask the result if the target asks for it, and
+    /// tell `report` how it went.
+    Allow {
+        mask_results: bool,
+        report: OutcomeReport,
+    },
     /// Do not forward. The text is what the model reads: why, or, for a
     /// hold that ran out, the request id, who must approve and the link.
     Refuse(String),
+}
+
+/// How a forwarded call went, for the audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallOutcome {
+    /// The upstream answered and the result is not `isError`.
+    pub succeeded: bool,
+    pub detail: String,
+    pub duration: Duration,
+}
+
+/// Where a forwarded call's outcome goes; called at most once. A call whose
+/// client cancelled it reports that too.
+pub struct OutcomeReport(Option<Box<dyn FnOnce(CallOutcome) + Send>>);
+
+impl OutcomeReport {
+    pub fn new(f: impl FnOnce(CallOutcome) + Send + 'static) -> OutcomeReport {
+        OutcomeReport(Some(Box::new(f)))
+    }
+
+    /// Reports nothing (the bridge, whose far end gates and audits).
+    pub fn none() -> OutcomeReport {
+        OutcomeReport(None)
+    }
+
+    fn send(mut self, outcome: CallOutcome) {
+        if let Some(f) = self.0.take() {
+            f(outcome);
+        }
+    }
+}
+
+impl std::fmt::Debug for OutcomeReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OutcomeReport")
+    }
 }
 
 /// A call that became pending review: sent by the gate while it holds, so
@@ -135,13 +175,14 @@ impl Proxy {
             .map_err(|e| self.upstream_error(e))
     }
 
-    /// Forwards a call as is, relaying the upstream's progress for it under
-    /// the agent's own progress token.
-    async fn relay_call(
+    /// Forwards a call, relaying the upstream's progress for it under the
+    /// agent's own progress token. If this future is dropped before the
+    /// answer (the agent cancelled), the upstream is told to cancel too.
+    async fn forward_call(
         &self,
         request: CallToolRequestParams,
         context: &RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, McpError> {
+    ) -> Result<CallToolResult, McpError> {
         let peer = self.upstream().await?;
         let handle = peer
             .send_request_with_option(
@@ -154,16 +195,120 @@ impl Proxy {
             self.relay
                 .map_progress(handle.progress_token.clone(), agent)
         });
-        match handle
-            .await_response()
-            .await
-            .map_err(|e| self.upstream_error(e))?
-        {
-            ServerResult::CallToolResult(r) => Ok(r.into()),
+        let mut cancel_upstream = CancelUpstream(Some((peer.clone(), handle.id.clone())));
+        let answer = handle.await_response().await;
+        cancel_upstream.0 = None;
+        match answer.map_err(|e| self.upstream_error(e))? {
+            ServerResult::CallToolResult(r) => Ok(r),
             other => {
                 Err(self.upstream_error(format!("unexpected answer to tools/call: {other:?}")))
             }
         }
+    }
+
+    /// `tools/call` through the gate: allow forwards (masking the result
+    /// if asked), refuse answers with an `isError` result the model reads.
+    async fn gated_call(
+        &self,
+        request: CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let Some(gate) = &self.gate else {
+            return self.forward_call(request, context).await;
+        };
+        let caller = caller(context)?;
+        let call = ToolCall {
+            server: self.server.clone(),
+            tool: request.name.to_string(),
+            arguments: Value::Object(request.arguments.clone().unwrap_or_default()),
+            reason: context
+                .meta
+                .get(REASON_META)
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        };
+        let (pending_tx, pending_rx) = tokio::sync::oneshot::channel();
+        // URL-mode elicitation (MCP 2025-11-25): a client that declared it is
+        // shown the review page while the call is held. The requester can
+        // watch the page; the page never lets them approve.
+        let elicited = Arc::new(std::sync::Mutex::new(None::<String>));
+        let _elicitor = AbortOnDrop(tokio::spawn(elicit_while_held(
+            context.peer.clone(),
+            pending_rx,
+            elicited.clone(),
+        )));
+        let verdict = {
+            let check = gate.check(&caller, call, pending_tx);
+            match context.meta.get_progress_token() {
+                None => check.await,
+                Some(token) => {
+                    // Tell the client the call is alive while a human decides.
+                    let peer = context.peer.clone();
+                    let _ticker = AbortOnDrop(tokio::spawn(async move {
+                        let mut n = 0u32;
+                        loop {
+                            tokio::time::sleep(PROGRESS_EVERY).await;
+                            n += 1;
+                            let mut p = ProgressNotificationParam::new(token.clone(), f64::from(n));
+                            p.message = Some("waiting for approval".into());
+                            if peer.notify_progress(p).await.is_err() {
+                                break;
+                            }
+                        }
+                    }));
+                    // INVARIANT: the ticker ends with this future, also when
+                    // the client cancels the call.
+                    check.await
+                }
+            }
+        };
+        let offered = elicited.lock().ok().and_then(|mut e| e.take());
+        if let Some(id) = offered {
+            let done = CustomNotification::new(
+                ELICITATION_COMPLETE,
+                Some(serde_json::json!({ "elicitationId": id })),
+            );
+            let _ = context
+                .peer
+                .send_notification(ServerNotification::CustomNotification(done))
+                .await;
+        }
+        let (mask_results, report) = match verdict {
+            GateVerdict::Refuse(text) => {
+                return Ok(CallToolResult::error(vec![ContentBlock::text(text)]))
+            }
+            GateVerdict::Allow {
+                mask_results,
+                report,
+            } => (mask_results, report),
+        };
+        let started = std::time::Instant::now();
+        let mut report = ReportOnDrop(Some(report), started);
+        let result = self.forward_call(request, context).await;
+        let outcome = match &result {
+            Ok(r) if r.is_error == Some(true) => CallOutcome {
+                succeeded: false,
+                detail: "the tool answered with isError".into(),
+                duration: started.elapsed(),
+            },
+            Ok(_) => CallOutcome {
+                succeeded: true,
+                detail: "the tool answered".into(),
+                duration: started.elapsed(),
+            },
+            Err(e) => CallOutcome {
+                succeeded: false,
+                detail: e.message.to_string(),
+                duration: started.elapsed(),
+            },
+        };
+        if let Some(r) = report.0.take() {
+            r.send(outcome);
+        }
+        Ok(match mask_results {
+            true => self.mask(result?),
+            false => result?,
+        })
     }
 
     fn upstream_error(&self, e: impl std::fmt::Display) -> McpError {
@@ -221,6 +366,41 @@ async fn elicit_while_held(
     {
         Ok(action) => tracing::debug!(?action, "review page elicitation answered"),
         Err(e) => tracing::debug!(error = %e, "review page elicitation not shown"),
+    }
+}
+
+/// Tells the upstream to cancel a forwarded request when dropped armed.
+struct CancelUpstream(Option<(Peer<RoleClient>, rmcp::model::RequestId)>);
+
+impl Drop for CancelUpstream {
+    fn drop(&mut self) {
+        let Some((peer, id)) = self.0.take() else {
+            return;
+        };
+        let note = rmcp::model::CancelledNotificationParam::new(
+            Some(id),
+            Some("the agent cancelled the call".into()),
+        );
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = peer.notify_cancelled(note).await;
+            });
+        }
+    }
+}
+
+/// Reports a forwarded call as cancelled if it is dropped before its answer.
+struct ReportOnDrop(Option<OutcomeReport>, std::time::Instant);
+
+impl Drop for ReportOnDrop {
+    fn drop(&mut self) {
+        if let Some(r) = self.0.take() {
+            r.send(CallOutcome {
+                succeeded: false,
+                detail: "the agent cancelled the call before it answered".into(),
+                duration: self.1.elapsed(),
+            });
+        }
     }
 }
 
@@ -301,78 +481,19 @@ impl ServerHandler for Proxy {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let Some(gate) = &self.gate else {
-            return self.relay_call(request, &context).await;
-        };
-        let caller = caller(&context)?;
-        let call = ToolCall {
-            server: self.server.clone(),
-            tool: request.name.to_string(),
-            arguments: Value::Object(request.arguments.clone().unwrap_or_default()),
-            reason: context
-                .meta
-                .get(REASON_META)
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-        };
-        let (pending_tx, pending_rx) = tokio::sync::oneshot::channel();
-        // URL-mode elicitation (MCP 2025-11-25): a client that declared it is
-        // shown the review page while the call is held. The requester can
-        // watch the page; the page never lets them approve.
-        let elicited = Arc::new(std::sync::Mutex::new(None::<String>));
-        let _elicitor = AbortOnDrop(tokio::spawn(elicit_while_held(
-            context.peer.clone(),
-            pending_rx,
-            elicited.clone(),
-        )));
-        let verdict = {
-            let check = gate.check(&caller, call, pending_tx);
-            match context.meta.get_progress_token() {
-                None => check.await,
-                Some(token) => {
-                    // Tell the client the call is alive while a human decides.
-                    let peer = context.peer.clone();
-                    let _ticker = AbortOnDrop(tokio::spawn(async move {
-                        let mut n = 0u32;
-                        loop {
-                            tokio::time::sleep(PROGRESS_EVERY).await;
-                            n += 1;
-                            let mut p = ProgressNotificationParam::new(token.clone(), f64::from(n));
-                            p.message = Some("waiting for approval".into());
-                            if peer.notify_progress(p).await.is_err() {
-                                break;
-                            }
-                        }
-                    }));
-                    // INVARIANT: the ticker ends with this future, also when
-                    // the client cancels the call and rmcp drops it.
-                    check.await
-                }
-            }
-        };
-        let offered = elicited.lock().ok().and_then(|mut e| e.take());
-        if let Some(id) = offered {
-            let done = CustomNotification::new(
-                ELICITATION_COMPLETE,
-                Some(serde_json::json!({ "elicitationId": id })),
-            );
-            let _ = context
-                .peer
-                .send_notification(ServerNotification::CustomNotification(done))
-                .await;
-        }
-        match verdict {
-            GateVerdict::Refuse(text) => {
-                Ok(CallToolResult::error(vec![ContentBlock::text(text)]).into())
-            }
-            GateVerdict::Allow { mask_results } => {
-                let result = self.forward(|peer| peer.call_tool(request)).await?;
-                Ok(match mask_results {
-                    true => self.mask(result),
-                    false => result,
-                }
-                .into())
-            }
+        // INVARIANT: rmcp only signals a client's `notifications/cancelled`
+        // on `context.ct`; the handler runs on. Racing it here ends a hold
+        // (a call approved later never runs for a client that gave up) and,
+        // through `CancelUpstream`, cancels a forwarded call upstream.
+        let cancelled = context.ct.clone();
+        tokio::select! {
+            biased;
+            _ = cancelled.cancelled() => Err(McpError::new(
+                rmcp::model::ErrorCode::INTERNAL_ERROR,
+                "the client cancelled this call; it did not run through signoff",
+                None,
+            )),
+            result = self.gated_call(request, &context) => result.map(Into::into),
         }
     }
 

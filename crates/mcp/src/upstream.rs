@@ -78,8 +78,17 @@ impl Upstream {
                         HeaderValue::try_from(value.as_str()).map_err(|_| bad())?,
                     );
                 }
+                // rmcp's default client opens a connection per request; one
+                // pooled client per session keeps them alive (TCP_NODELAY, so
+                // an unread stream tail never stalls the next request), and
+                // never follows redirects, so held headers go nowhere else.
+                let client = reqwest13::Client::builder()
+                    .tcp_nodelay(true)
+                    .redirect(reqwest13::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| UpstreamError::Handshake(e.to_string()))?;
                 relay
-                    .serve(StreamableHttpClientTransport::from_config(config))
+                    .serve(StreamableHttpClientTransport::with_client(client, config))
                     .await
                     .map_err(|e| UpstreamError::Handshake(e.to_string()))
             }

@@ -18,7 +18,8 @@ use signoff_core::action::McpPayload;
 use signoff_core::{Caller, Payload};
 use signoff_gateway::{CheckOptions, CheckRequest, CheckVerdict, Gateway};
 use signoff_mcp::{
-    BoxFuture, Gate, GateVerdict, PendingReview, PendingTx, Proxy, ToolCall, Upstream,
+    jsonrpc, BoxFuture, CallOutcome, Gate, GateVerdict, OutcomeReport, PendingReview, PendingTx,
+    Proxy, ToolCall, Upstream,
 };
 
 /// What the MCP routes need besides the gateway.
@@ -30,6 +31,8 @@ pub struct McpSettings {
     pub masker: Option<Arc<signoff_mask::Masker>>,
     /// Hosts the `Host` header may name (DNS-rebinding protection).
     pub allowed_hosts: Vec<String>,
+    /// The largest JSON-RPC message accepted (`server.max_body_bytes`).
+    pub max_message_bytes: usize,
 }
 
 /// One streamable-HTTP MCP endpoint per upstream, at `/mcp/{name}`.
@@ -51,6 +54,7 @@ pub fn routes(gateway: Gateway, settings: McpSettings) -> Router {
         let (gate, masker, server) = (gate.clone(), settings.masker.clone(), name.clone());
         let mut config = StreamableHttpServerConfig::default();
         config.allowed_hosts = settings.allowed_hosts.clone();
+        config.max_request_body_bytes = settings.max_message_bytes;
         let service = StreamableHttpService::new(
             move || {
                 Ok(Proxy::new(
@@ -65,7 +69,39 @@ pub fn routes(gateway: Gateway, settings: McpSettings) -> Router {
         );
         router = router.nest_service(&format!("/mcp/{name}"), service);
     }
-    router.layer(middleware::from_fn_with_state(gateway, authenticate))
+    let limit = settings.max_message_bytes;
+    router
+        .layer(middleware::from_fn(move |r, n| jsonrpc_only(limit, r, n)))
+        .layer(middleware::from_fn_with_state(gateway, authenticate))
+}
+
+/// Answers a POST that is not one JSON-RPC message the way JSON-RPC says:
+/// HTTP 400 with a `-32700` parse error or a `-32600` invalid request (and
+/// 413 for a body over the limit), before rmcp sees it. Valid messages pass
+/// on unchanged.
+async fn jsonrpc_only(limit: usize, request: Request, next: Next) -> Response {
+    if request.method() != axum::http::Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            let mut r = jsonrpc::Rejection::too_large(limit);
+            r.message
+                .push_str(" (`server.max_body_bytes` in signoff.toml)");
+            return jsonrpc_error(StatusCode::PAYLOAD_TOO_LARGE, &r);
+        }
+    };
+    if let Err(r) = jsonrpc::check_message(&bytes) {
+        return jsonrpc_error(StatusCode::BAD_REQUEST, &r);
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
+fn jsonrpc_error(status: StatusCode, r: &jsonrpc::Rejection) -> Response {
+    (status, axum::Json(r.response())).into_response()
 }
 
 /// Bearer auth: the caller rides on the request to the proxy.
@@ -154,9 +190,26 @@ impl Gate for GatewayGate {
                 }
             };
             match outcome.verdict {
-                CheckVerdict::Allow => GateVerdict::Allow {
-                    mask_results: self.gateway.results_masked(&call.server),
-                },
+                CheckVerdict::Allow => {
+                    let gateway = self.gateway.clone();
+                    // The outcome goes on the audit chain after the effect,
+                    // and moves an approved request to executed or failed.
+                    let report = OutcomeReport::new(move |done: CallOutcome| {
+                        let executed = signoff_gateway::ExecutionOutcome {
+                            succeeded: done.succeeded,
+                            exit_code: None,
+                            duration_ms: Some(done.duration.as_millis() as u64),
+                            detail: Some(done.detail),
+                        };
+                        if let Err(e) = gateway.record_outcome(outcome, executed) {
+                            tracing::error!(error = %e, "could not record a tool call's outcome");
+                        }
+                    });
+                    GateVerdict::Allow {
+                        mask_results: self.gateway.results_masked(&call.server),
+                        report,
+                    }
+                }
                 CheckVerdict::Deny { reason } => {
                     GateVerdict::Refuse(format!("signoff denied this call: {reason}"))
                 }

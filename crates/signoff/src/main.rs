@@ -111,6 +111,9 @@ fn main() -> ExitCode {
             Command::Openai(c) => cmd::openai::run(cli.config, c).await,
         }
     });
+    // A read of stdin blocked on a thread (`signoff mcp`) must not keep the
+    // process alive once the command is done: the client waits for us to exit.
+    runtime.shutdown_background();
     match result {
         Ok(code) => code,
         Err(e) => {

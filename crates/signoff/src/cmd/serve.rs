@@ -124,6 +124,7 @@ pub async fn run(config_path: Option<PathBuf>, log_format: &str, args: Args) -> 
             .ok()
             .map(Arc::new),
         allowed_hosts: allowed_hosts(&config.server.public_url),
+        max_message_bytes: config.server.max_body_bytes,
     };
     if !mcp.upstreams.is_empty() {
         let names: Vec<&str> = mcp.upstreams.keys().map(String::as_str).collect();

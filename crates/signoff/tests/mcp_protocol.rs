@@ -1,0 +1,545 @@
+//! The MCP front door at the protocol level, in front of a real upstream
+//! written with rmcp (`examples/mcp_upstream.rs`), spoken to as raw JSON-RPC
+//! over streamable HTTP and over `signoff mcp`'s stdio: results identical to
+//! a direct call, pass-through of lists, resources and prompts, spec error
+//! codes for bad input, cancellation (a cancelled hold never runs; a
+//! cancelled forwarded call is cancelled upstream), and outcomes audited.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::*;
+
+const POLICY: &str = r#"
+@id("fixture-tools")
+permit (principal, action == Action::"mcp_tool", resource)
+when { ["echo", "slow", "lookup_customer"].contains(context.mcp.tool) }
+unless { context.mcp.arguments like "*\"count\":3*" };
+
+@id("loud-echo-needs-approval")
+@approval("required") @approvals("1") @reviewers("reviewers") @ttl("1h")
+permit (principal, action == Action::"mcp_tool", resource)
+when { context.mcp.tool == "echo" && context.mcp.arguments like "*\"count\":3*" };
+
+@id("no-repo-deletes")
+@reason("deleting repositories is forbidden through signoff")
+forbid (principal, action == Action::"mcp_tool", resource)
+when { context.mcp.tool == "delete_repo" };
+"#;
+
+/// The rmcp fixture built beside the binary (`cargo test` builds examples).
+fn fixture_bin() -> PathBuf {
+    let path = Path::new(BIN)
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("mcp_upstream");
+    assert!(
+        path.exists(),
+        "{} is missing: run the suite with ./test (cargo test builds examples)",
+        path.display()
+    );
+    path
+}
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Setup {
+    server: Server,
+    agent: String,
+    reviewer: String,
+    /// The fixture over HTTP, reached directly.
+    direct: String,
+    upstream_log: PathBuf,
+    _upstream: Kill,
+    _dir: tempfile::TempDir,
+}
+
+fn start() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let upstream_log = d.join("upstream.log");
+    let port = free_port();
+    let upstream = Command::new(fixture_bin())
+        .args(["--http", &port.to_string()])
+        .env("MCP_UPSTREAM_LOG", &upstream_log)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let direct = format!("http://127.0.0.1:{port}/mcp");
+    std::fs::create_dir_all(d.join("policies")).unwrap();
+    std::fs::write(d.join("policies/mcp.cedar"), POLICY).unwrap();
+    let config = d.join("signoff.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+data_dir = "data"
+max_body_bytes = 1048576
+[policy]
+dir = "policies"
+[approvals]
+max_hold = "30s"
+[[users]]
+id = "rita"
+groups = ["reviewers"]
+[[users]]
+id = "olivia"
+groups = []
+[[agents]]
+name = "bot"
+owner = "olivia"
+[[targets]]
+name = "rust"
+kind = "mcp"
+url = "{direct}"
+[[targets]]
+name = "ruststdio"
+kind = "mcp"
+command = [{bin:?}]
+"#,
+            bin = fixture_bin().to_str().unwrap(),
+        ),
+    )
+    .unwrap();
+    let key = |principal: &str| create_key(d, &config, principal);
+    let (agent, reviewer) = (key("agent:bot"), key("user:rita"));
+    let server = Server::with_config_env(
+        d,
+        &config,
+        &[("MCP_UPSTREAM_LOG", upstream_log.to_str().unwrap())],
+    );
+    let setup = Setup {
+        server,
+        agent,
+        reviewer,
+        direct,
+        upstream_log,
+        _upstream: Kill(upstream),
+        _dir: dir,
+    };
+    let started = Instant::now();
+    while Session::try_open(&setup.direct, None).is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "fixture did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    setup
+}
+
+/// One raw streamable-HTTP MCP session.
+struct Session {
+    http: reqwest::blocking::Client,
+    url: String,
+    token: Option<String>,
+    id: Option<String>,
+}
+
+/// The JSON-RPC messages of a response body: JSON, or SSE `data:` lines.
+fn messages(body: &str) -> Vec<Value> {
+    if let Ok(v) = serde_json::from_str::<Value>(body) {
+        return vec![v];
+    }
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str(d.trim()).ok())
+        .collect()
+}
+
+impl Session {
+    fn try_open(url: &str, token: Option<&str>) -> Option<Session> {
+        let mut s = Session {
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            url: url.to_owned(),
+            token: token.map(str::to_owned),
+            id: None,
+        };
+        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"}}});
+        let r = s.post(&init.to_string()).ok()?;
+        s.id = r.2;
+        assert!(r.1[0]["result"]["protocolVersion"].is_string(), "{:?}", r.1);
+        s.post(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string())
+            .ok()?;
+        Some(s)
+    }
+
+    fn open(url: &str, token: Option<&str>) -> Session {
+        Session::try_open(url, token).expect("MCP session")
+    }
+
+    /// POSTs one body; the status, the messages, the session id.
+    fn post(&self, body: &str) -> Result<(u16, Vec<Value>, Option<String>), reqwest::Error> {
+        let mut b = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(body.to_owned());
+        if let Some(t) = &self.token {
+            b = b.bearer_auth(t);
+        }
+        if let Some(id) = &self.id {
+            b = b.header("mcp-session-id", id);
+        }
+        let r = b.send()?;
+        let status = r.status().as_u16();
+        let id = r
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok((status, messages(&r.text()?), id))
+    }
+
+    /// A request's answer (the message carrying `id`).
+    fn request(&self, id: u64, method: &str, params: Value) -> Value {
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let (status, msgs, _) = self.post(&body.to_string()).unwrap();
+        assert!(status < 300, "{method}: {status} {msgs:?}");
+        msgs.into_iter()
+            .find(|m| m["id"] == json!(id))
+            .unwrap_or_else(|| panic!("no answer to {method}"))
+    }
+}
+
+fn call(tool: &str, args: Value) -> Value {
+    json!({"name": tool, "arguments": args})
+}
+
+#[test]
+fn results_lists_resources_and_prompts_pass_through_unchanged() {
+    let s = start();
+    let direct = Session::open(&s.direct, None);
+    let gated = Session::open(&format!("{}/mcp/rust", s.server.url), Some(&s.agent));
+    let args = json!({"text": "ping", "count": 2});
+    let a = direct.request(1, "tools/call", call("echo", args.clone()));
+    let b = gated.request(1, "tools/call", call("echo", args));
+    assert_eq!(
+        serde_json::to_string(&a["result"]).unwrap(),
+        serde_json::to_string(&b["result"]).unwrap(),
+        "the result through signoff is the upstream's, key order included"
+    );
+    assert_eq!(b["result"]["structuredContent"]["text"], "ping ping");
+
+    // Descriptions and annotations pass through; only the tools policy
+    // always denies are gone: `delete_repo` (forbidden), `crash` (no permit).
+    let listed =
+        |sess: &Session| sess.request(2, "tools/list", json!({}))["result"]["tools"].clone();
+    let mut expected: Vec<Value> = listed(&direct).as_array().unwrap().clone();
+    let delete = expected
+        .iter()
+        .position(|t| t["name"] == "delete_repo")
+        .unwrap();
+    assert_eq!(expected[delete]["annotations"]["destructiveHint"], true);
+    expected.retain(|t| t["name"] != "delete_repo" && t["name"] != "crash");
+    assert_eq!(listed(&gated), Value::Array(expected));
+
+    for (method, params) in [
+        ("resources/list", json!({})),
+        ("resources/read", json!({"uri": "fixture://readme"})),
+        ("prompts/list", json!({})),
+        ("prompts/get", json!({"name": "greet"})),
+        ("ping", json!({})),
+    ] {
+        assert_eq!(
+            direct.request(3, method, params.clone())["result"],
+            gated.request(3, method, params)["result"],
+            "{method}"
+        );
+    }
+    // An upstream error comes back as that error, not a hang.
+    let missing = gated.request(4, "resources/read", json!({"uri": "fixture://nope"}));
+    assert!(
+        missing["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nope"),
+        "{missing}"
+    );
+}
+
+#[test]
+fn bad_json_rpc_gets_spec_error_codes_over_http() {
+    let s = start();
+    let gated = Session::open(&format!("{}/mcp/rust", s.server.url), Some(&s.agent));
+    let cases: &[(&str, u16, i64, Value)] = &[
+        ("{not json", 400, -32700, Value::Null),
+        (
+            r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#,
+            400,
+            -32600,
+            Value::Null,
+        ),
+        (r#"{"jsonrpc":"2.0","id":9}"#, 400, -32600, json!(9)),
+        (
+            r#"{"jsonrpc":"1.0","id":10,"method":"ping"}"#,
+            400,
+            -32600,
+            json!(10),
+        ),
+        ("\"just a string\"", 400, -32600, Value::Null),
+    ];
+    for (body, status, code, id) in cases {
+        let (got, msgs, _) = gated.post(body).unwrap();
+        assert_eq!(got, *status, "{body}: {msgs:?}");
+        assert_eq!(msgs[0]["error"]["code"], *code, "{body}: {msgs:?}");
+        assert_eq!(msgs[0]["id"], *id, "{body}");
+    }
+    let unknown = gated.request(11, "no/such/method", json!({}));
+    assert_eq!(unknown["error"]["code"], -32601, "{unknown}");
+    let huge = json!({"jsonrpc": "2.0", "id": 12, "method": "tools/call",
+        "params": call("echo", json!({"text": "x".repeat(2 << 20)}))});
+    match gated.post(&huge.to_string()) {
+        Ok((status, msgs, _)) => {
+            assert_eq!(status, 413, "{msgs:?}");
+            assert_eq!(msgs[0]["error"]["code"], -32600);
+        }
+        // The server may refuse before the whole body is sent.
+        Err(e) => assert!(e.is_request() || e.is_body(), "{e}"),
+    }
+    // The session still works, and nothing reached the upstream's tools.
+    let ok = gated.request(13, "tools/call", call("echo", json!({"text": "still"})));
+    assert_eq!(ok["result"]["structuredContent"]["text"], "still", "{ok}");
+}
+
+#[test]
+fn bad_json_rpc_gets_spec_error_codes_over_stdio() {
+    let s = start();
+    let mut child = Command::new(BIN)
+        .args(["mcp", "--server", "ruststdio"])
+        .env("SIGNOFF_URL", &s.server.url)
+        .env("SIGNOFF_TOKEN", &s.agent)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let lines = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"}}})
+        .to_string(),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string(),
+        "{not json".into(),
+        r#"{"jsonrpc":"2.0","id":2}"#.into(),
+        format!(
+            r#"{{"jsonrpc":"2.0","id":3,"method":"ping","params":{{"pad":"{}"}}}}"#,
+            "x".repeat(17 << 20)
+        ),
+        r#"{"jsonrpc":"2.0","id":4,"method":"no/such/method"}"#.into(),
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+            "params": call("echo", json!({"text": "via stdio"}))})
+        .to_string(),
+    ];
+    let writer = std::thread::spawn(move || {
+        for l in lines {
+            stdin.write_all(l.as_bytes()).unwrap();
+            stdin.write_all(b"\n").unwrap();
+        }
+        stdin
+    });
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut answers: Vec<Value> = Vec::new();
+    let mut line = String::new();
+    while !answers.iter().any(|a| a["id"] == 5) {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "stdout closed: {answers:?}"
+        );
+        answers.push(serde_json::from_str(&line).unwrap());
+    }
+    let _stdin = writer.join().unwrap();
+    let code = |pred: &dyn Fn(&Value) -> bool| {
+        answers
+            .iter()
+            .find(|a| pred(a))
+            .map(|a| a["error"]["code"].clone())
+    };
+    assert_eq!(
+        code(&|a| a["id"].is_null() && a["error"]["code"] == -32700),
+        Some(json!(-32700))
+    );
+    assert_eq!(code(&|a| a["id"] == 2), Some(json!(-32600)), "{answers:?}");
+    assert!(
+        answers.iter().any(|a| a["id"].is_null()
+            && a["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("limit")),
+        "the oversized line is refused: {answers:?}"
+    );
+    assert_eq!(code(&|a| a["id"] == 4), Some(json!(-32601)), "{answers:?}");
+    let echoed = answers.iter().find(|a| a["id"] == 5).unwrap();
+    assert_eq!(
+        echoed["result"]["structuredContent"]["text"], "via stdio",
+        "{echoed}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn audit(s: &Setup) -> Vec<Value> {
+    let (_, v) = s.server.get("/v1/audit?limit=1000", &s.reviewer);
+    v["events"].as_array().unwrap().clone()
+}
+
+#[test]
+fn a_cancelled_hold_never_runs_and_a_cancelled_call_is_cancelled_upstream() {
+    let s = start();
+    let url = format!("{}/mcp/rust", s.server.url);
+    let gated = std::sync::Arc::new(Session::open(&url, Some(&s.agent)));
+
+    // A held call, cancelled by the client, then approved: it must not run.
+    let held = {
+        let g = gated.clone();
+        std::thread::spawn(move || {
+            let body = json!({"jsonrpc": "2.0", "id": 21, "method": "tools/call",
+                "params": call("echo", json!({"text": "late", "count": 3}))});
+            g.post(&body.to_string()).unwrap()
+        })
+    };
+    let id = s.server.first_pending(&s.reviewer);
+    let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+        "params": {"requestId": 21, "reason": "changed my mind"}});
+    assert_eq!(gated.post(&cancel.to_string()).unwrap().0, 202);
+    let (_, answer, _) = held.join().unwrap();
+    assert!(
+        !answer
+            .iter()
+            .any(|m| m["result"]["structuredContent"]["text"] == "late late late"),
+        "{answer:?}"
+    );
+    let (status, _) = s.server.post(
+        &format!("/v1/approvals/{id}/reviews"),
+        &s.reviewer,
+        &json!({"verdict": "approve", "comment": "ok"}),
+    );
+    assert_eq!(status, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, r) = s.server.get(&format!("/v1/approvals/{id}"), &s.reviewer);
+    assert_eq!(r["status"], "approved", "nobody used the grant: {r}");
+    assert_eq!(r["grant"]["uses"], 0, "{r}");
+
+    // A forwarded call cancelled mid-flight: the upstream hears of it, and
+    // the audit says how it ended.
+    let slow = {
+        let g = gated.clone();
+        std::thread::spawn(move || {
+            let body = json!({"jsonrpc": "2.0", "id": 22, "method": "tools/call",
+                "params": call("slow", json!({"ms": 20000}))});
+            g.post(&body.to_string()).unwrap()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+        "params": {"requestId": 22}});
+    assert_eq!(gated.post(&cancel.to_string()).unwrap().0, 202);
+    let started = Instant::now();
+    let _ = slow.join().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the cancelled call ended early"
+    );
+    let started = Instant::now();
+    loop {
+        let log = std::fs::read_to_string(&s.upstream_log).unwrap_or_default();
+        if log.contains("slow cancelled") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "upstream log: {log}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let started = Instant::now();
+    loop {
+        let executed: Vec<Value> = audit(&s)
+            .into_iter()
+            .filter(|e| e["kind"] == "action.executed")
+            .collect();
+        if executed.iter().any(|e| {
+            e["details"]["detail"]
+                .as_str()
+                .unwrap_or("")
+                .contains("cancelled")
+        }) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{executed:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn outcomes_are_audited_and_an_approved_call_ends_executed() {
+    let s = start();
+    let gated = std::sync::Arc::new(Session::open(
+        &format!("{}/mcp/ruststdio", s.server.url),
+        Some(&s.agent),
+    ));
+    let ok = gated.request(31, "tools/call", call("echo", json!({"text": "one"})));
+    assert_eq!(ok["result"]["isError"], false, "{ok}");
+    let held = {
+        let g = gated.clone();
+        std::thread::spawn(move || {
+            g.request(
+                32,
+                "tools/call",
+                call("echo", json!({"text": "two", "count": 3})),
+            )
+        })
+    };
+    let id = s.server.first_pending(&s.reviewer);
+    let (status, _) = s.server.post(
+        &format!("/v1/approvals/{id}/reviews"),
+        &s.reviewer,
+        &json!({"verdict": "approve", "comment": "ok"}),
+    );
+    assert_eq!(status, 200);
+    let answer = held.join().unwrap();
+    assert_eq!(
+        answer["result"]["structuredContent"]["text"], "two two two",
+        "{answer}"
+    );
+    let started = Instant::now();
+    loop {
+        let (_, r) = s.server.get(&format!("/v1/approvals/{id}"), &s.reviewer);
+        let events = audit(&s);
+        let executed = events
+            .iter()
+            .filter(|e| e["kind"] == "action.executed" && e["details"]["succeeded"] == true)
+            .count();
+        if r["status"] == "executed" && executed == 2 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{r} {events:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
