@@ -33,8 +33,9 @@ if want decide; then
     raw=$(median_us "$kind/cedar_is_authorized")
     dec=$(median_us "$kind/signoff_decide")
     all=$(median_us "$kind/signoff_classify_and_decide")
+    memo=$(median_us "$kind/signoff_decide_memoized")
     ratio=$(python3 -c "print(round($all/$raw, 2))")
-    echo "  $kind: raw cedar ${raw} µs | signoff decide ${dec} µs | classify+decide ${all} µs | ratio ${ratio}x"
+    echo "  $kind: raw cedar ${raw} µs | signoff decide ${dec} µs | memoized ${memo} µs | classify+decide ${all} µs | ratio ${ratio}x"
   done
 fi
 

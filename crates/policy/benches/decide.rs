@@ -51,6 +51,11 @@ pub fn bench(c: &mut Criterion) {
         g.bench_function("signoff_decide", |b| {
             b.iter(|| engine.decide(std::hint::black_box(&req)))
         });
+        // A repeated statement: the memo answers when the slice never reads
+        // the time (otherwise this is `signoff_decide`).
+        g.bench_function("signoff_decide_memoized", |b| {
+            b.iter(|| engine.decide_memoized(std::hint::black_box(&req), text))
+        });
         g.bench_function("signoff_classify_and_decide", |b| {
             b.iter(|| {
                 let classification = signoff_classify::classify(std::hint::black_box(&payload));
