@@ -97,6 +97,9 @@ pub struct ServerConfig {
     pub public_url: String,
     pub data_dir: PathBuf,
     pub max_body_bytes: usize,
+    /// How long a verified API key is trusted before the store is asked
+    /// again: the longest a revoked key keeps working in a running server.
+    pub key_recheck: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -118,6 +121,7 @@ impl Default for ApprovalConfig {
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+pub const DEFAULT_KEY_RECHECK: Duration = Duration::from_secs(30);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -170,6 +174,7 @@ struct RawServer {
     public_url: Option<String>,
     data_dir: Option<String>,
     max_body_bytes: Option<Spanned<i64>>,
+    key_recheck: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -428,6 +433,7 @@ impl Config {
             max_hold: duration(&raw.approvals.max_hold, defaults.max_hold)?,
             reviewers: raw.approvals.reviewers.unwrap_or(defaults.reviewers),
         };
+        let key_recheck = duration(&raw.server.key_recheck, DEFAULT_KEY_RECHECK)?;
 
         let mut directory = Directory::default();
         let mut key_hashes = Vec::new();
@@ -548,6 +554,7 @@ impl Config {
                     .unwrap_or_else(|| format!("http://{listen}")),
                 data_dir: resolve(raw.server.data_dir.as_deref().unwrap_or("signoff-data")),
                 max_body_bytes,
+                key_recheck,
             },
             policy_dir: Some(resolve(raw.policy.dir.as_deref().unwrap_or("policies"))),
             approvals,
@@ -580,6 +587,7 @@ impl Config {
                 public_url: format!("http://{listen}"),
                 data_dir,
                 max_body_bytes: DEFAULT_MAX_BODY,
+                key_recheck: DEFAULT_KEY_RECHECK,
             },
             policy_dir: None,
             approvals: ApprovalConfig::default(),

@@ -58,10 +58,12 @@ pub enum AuditKind {
     GatewayStarted,
     #[serde(rename = "key.created")]
     KeyCreated,
+    #[serde(rename = "key.revoked")]
+    KeyRevoked,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 10] = [
+    pub const ALL: [AuditKind; 11] = [
         AuditKind::ActionDecided,
         AuditKind::RequestCreated,
         AuditKind::ReviewSubmitted,
@@ -72,6 +74,7 @@ impl AuditKind {
         AuditKind::AuthFailed,
         AuditKind::GatewayStarted,
         AuditKind::KeyCreated,
+        AuditKind::KeyRevoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,6 +89,7 @@ impl AuditKind {
             AuditKind::AuthFailed => "auth.failed",
             AuditKind::GatewayStarted => "gateway.started",
             AuditKind::KeyCreated => "key.created",
+            AuditKind::KeyRevoked => "key.revoked",
         }
     }
 

@@ -30,6 +30,7 @@ fn main() {
             public_url: "http://bench".into(),
             max_hold: Duration::from_secs(60),
             masking: Default::default(),
+            key_recheck: Duration::from_secs(30),
         },
         vec![],
     );

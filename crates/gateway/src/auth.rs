@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::RwLock;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use signoff_core::audit::timestamp;
@@ -28,21 +29,76 @@ pub enum AuthError {
 }
 
 /// Verified key hashes, so the hot path does not touch the database.
+///
+/// INVARIANT: a stored key is re-read from the store once its entry is older
+/// than `recheck`, so a revocation (by any process on the same store) takes
+/// effect within that time. Keys from signoff.toml live as long as the config.
 pub(crate) struct KeyCache {
-    known: RwLock<HashMap<String, (Principal, String)>>,
+    known: RwLock<HashMap<String, CachedKey>>,
+    recheck: Duration,
+}
+
+#[derive(Clone)]
+struct CachedKey {
+    principal: Principal,
+    key_id: String,
+    /// `None` for config keys, which the store cannot revoke.
+    checked: Option<Instant>,
 }
 
 impl KeyCache {
-    pub(crate) fn new(config_hashes: Vec<(Principal, String)>) -> KeyCache {
+    pub(crate) fn new(config_hashes: Vec<(Principal, String)>, recheck: Duration) -> KeyCache {
         let known = config_hashes
             .into_iter()
-            .map(|(p, h)| {
-                let id = format!("config:{}", &h[..8.min(h.len())]);
-                (h, (p, id))
+            .map(|(principal, h)| {
+                let key_id = format!("config:{}", &h[..8.min(h.len())]);
+                let entry = CachedKey {
+                    principal,
+                    key_id,
+                    checked: None,
+                };
+                (h, entry)
             })
             .collect();
         KeyCache {
             known: RwLock::new(known),
+            recheck,
+        }
+    }
+
+    /// A cached key that is still fresh enough to trust.
+    fn fresh(&self, hash: &str) -> Option<(Principal, String)> {
+        let known = self.known.read().ok()?;
+        let hit = known.get(hash)?;
+        match hit.checked {
+            Some(at) if at.elapsed() >= self.recheck => None,
+            _ => Some((hit.principal.clone(), hit.key_id.clone())),
+        }
+    }
+
+    fn remember(&self, hash: String, principal: Principal, key_id: String) {
+        if let Ok(mut known) = self.known.write() {
+            let entry = CachedKey {
+                principal,
+                key_id,
+                checked: Some(Instant::now()),
+            };
+            known.insert(hash, entry);
+        }
+    }
+
+    fn forget(&self, hash: &str) {
+        if let Ok(mut known) = self.known.write() {
+            if known.get(hash).is_some_and(|k| k.checked.is_some()) {
+                known.remove(hash);
+            }
+        }
+    }
+
+    /// Drops the stored key `key_id` at once (a revocation in this process).
+    fn forget_id(&self, key_id: &str) {
+        if let Ok(mut known) = self.known.write() {
+            known.retain(|_, k| k.checked.is_none() || k.key_id != key_id);
         }
     }
 }
@@ -112,14 +168,8 @@ impl Gateway {
             return Err(AuthError::InvalidKey.into());
         }
         let hash = keys::hash(token);
-        let cached = self
-            .inner
-            .keys
-            .known
-            .read()
-            .ok()
-            .and_then(|k| k.get(&hash).cloned());
-        let (principal, key_id) = match cached {
+        let cache = &self.inner.keys;
+        let (principal, key_id) = match cache.fresh(&hash) {
             Some(hit) => hit,
             None => {
                 let h = hash.clone();
@@ -128,12 +178,12 @@ impl Gateway {
                     .store
                     .read(move |c| signoff_store::read::key_by_hash(c, &h))
                     .await?;
-                let record = record.ok_or(AuthError::InvalidKey)?;
-                let hit = (record.principal, record.key_id);
-                if let Ok(mut k) = self.inner.keys.known.write() {
-                    k.insert(hash, hit.clone());
-                }
-                hit
+                let Some(record) = record else {
+                    cache.forget(&hash);
+                    return Err(AuthError::InvalidKey.into());
+                };
+                cache.remember(hash, record.principal.clone(), record.key_id.clone());
+                (record.principal, record.key_id)
             }
         };
         Ok(self.caller_for(principal, AuthMethod::ApiKey { key_id })?)
@@ -197,6 +247,45 @@ pub async fn create_key(
         })
         .await?;
     Ok((key, key_id))
+}
+
+/// Revokes the live key `key_id` and audits it; returns its principal, or
+/// `None` when there is no live key with that id. Running servers on the same
+/// store stop accepting it within [`crate::GatewaySettings::key_recheck`]; this
+/// process at once.
+pub async fn revoke_key(
+    store: &signoff_store::Store,
+    key_id: &str,
+) -> Result<Option<String>, signoff_store::StoreError> {
+    let id = key_id.to_owned();
+    store
+        .write(move |tx| {
+            let now = OffsetDateTime::now_utc();
+            let Some(principal) = tx.revoke_key(&id, now)? else {
+                return Ok(None);
+            };
+            let mut e = AuditEvent::new(AuditKind::KeyRevoked, "system", timestamp(now));
+            e.details = json!({ "principal": principal, "key_id": id });
+            tx.append(e)?;
+            Ok(Some(principal))
+        })
+        .await
+}
+
+/// Every key in the store, revoked ones included; never the keys themselves.
+pub async fn list_keys(
+    store: &signoff_store::Store,
+) -> Result<Vec<signoff_store::KeyListing>, signoff_store::StoreError> {
+    store.read(|c| signoff_store::read::keys(c)).await
+}
+
+impl Gateway {
+    /// Revokes a key and stops accepting it in this process at once.
+    pub async fn revoke_key(&self, key_id: &str) -> Result<Option<String>, GatewayError> {
+        let revoked = revoke_key(&self.inner.store, key_id).await?;
+        self.inner.keys.forget_id(key_id);
+        Ok(revoked)
+    }
 }
 
 /// On the embedded default's first start, creates the demo keys and returns

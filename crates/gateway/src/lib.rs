@@ -28,7 +28,7 @@ use time::OffsetDateTime;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-pub use auth::{bootstrap_demo_keys, create_key, AuthError};
+pub use auth::{bootstrap_demo_keys, create_key, list_keys, revoke_key, AuthError};
 pub use decider::{Decider, Evaluation};
 pub use metrics::Metrics;
 
@@ -41,6 +41,9 @@ pub struct GatewaySettings {
     pub max_hold: Duration,
     /// What reviewers and the audit log see of payloads.
     pub masking: signoff_mask::MaskConfig,
+    /// How long a verified API key is trusted before the store is asked again,
+    /// which bounds how long a revoked key keeps working in a running server.
+    pub key_recheck: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +166,7 @@ impl Gateway {
         settings: GatewaySettings,
         config_key_hashes: Vec<(Principal, String)>,
     ) -> Gateway {
+        let key_recheck = settings.key_recheck;
         Gateway {
             inner: Arc::new(Inner {
                 decider,
@@ -171,7 +175,7 @@ impl Gateway {
                 settings,
                 waiters: waiters::Waiters::default(),
                 metrics: Metrics::default(),
-                keys: auth::KeyCache::new(config_key_hashes),
+                keys: auth::KeyCache::new(config_key_hashes, key_recheck),
                 events: broadcast::channel(1024).0,
             }),
         }

@@ -23,6 +23,7 @@ fn gateway_with(dir: &Path, edit: impl FnOnce(&mut Config)) -> Gateway {
             public_url: "http://gw".into(),
             max_hold: Duration::from_secs(30),
             masking: Default::default(),
+            key_recheck: Duration::from_secs(30),
         },
         vec![],
     )
@@ -337,6 +338,70 @@ async fn unknown_principals_cannot_authenticate() {
     assert_eq!(c.on_behalf_of, demo::OPERATOR);
     assert!(gw.authenticate(Some("Bearer so_wrong")).await.is_err());
     assert!(gw.authenticate(None).await.is_err());
+}
+
+#[tokio::test]
+async fn revoked_keys_stop_working_in_running_gateways() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(dir.path());
+    // A second gateway on the same store that trusts nothing it cached.
+    let config = Config::embedded(dir.path().to_path_buf());
+    let replica = Gateway::new(
+        Decider::from_config(&config).unwrap(),
+        gw.store().clone(),
+        GatewaySettings {
+            key_recheck: Duration::ZERO,
+            ..gw.settings().clone()
+        },
+        vec![],
+    );
+    let agent = Principal::Agent(demo::AGENT.into());
+    let (first, first_id) = create_key(gw.store(), &agent, None).await.unwrap();
+    let (second, second_id) = create_key(gw.store(), &agent, None).await.unwrap();
+    let bearer = |k: &str| format!("Bearer {k}");
+    for g in [&gw, &replica] {
+        for k in [&first, &second] {
+            g.authenticate(Some(&bearer(k))).await.unwrap();
+        }
+    }
+
+    // Revoked offline (as `signoff keys revoke` does): the replica asks again.
+    let revoked = revoke_key(gw.store(), &first_id).await.unwrap();
+    assert_eq!(revoked.as_deref(), Some("agent:demo-agent"));
+    let err = replica
+        .authenticate(Some(&bearer(&first)))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not valid"), "{err}");
+    assert_eq!(revoke_key(gw.store(), &first_id).await.unwrap(), None);
+
+    // Revoked through a gateway: that gateway refuses at once despite its cache.
+    gw.revoke_key(&second_id).await.unwrap().unwrap();
+    assert!(gw.authenticate(Some(&bearer(&second))).await.is_err());
+    assert!(replica.authenticate(Some(&bearer(&second))).await.is_err());
+
+    let listed = list_keys(gw.store()).await.unwrap();
+    assert!(listed
+        .iter()
+        .filter(|k| k.key_id == first_id || k.key_id == second_id)
+        .all(|k| k.revoked_at.is_some()));
+    let revocations = gw
+        .store()
+        .read(|c| {
+            signoff_store::read::events(
+                c,
+                &signoff_store::AuditFilter {
+                    kind: Some(AuditKind::KeyRevoked),
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(revocations.len(), 2);
+    assert!(revocations
+        .iter()
+        .all(|e| e.details["principal"] == "agent:demo-agent"));
 }
 
 #[tokio::test]

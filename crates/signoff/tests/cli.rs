@@ -188,6 +188,8 @@ fn help_exists_for_every_command() {
         vec!["audit", "verify", "--help"],
         vec!["audit", "export", "--help"],
         vec!["keys", "create", "--help"],
+        vec!["keys", "list", "--help"],
+        vec!["keys", "revoke", "--help"],
         vec!["cancel", "--help"],
         vec!["mask", "--help"],
         vec!["mcp", "--help"],
@@ -231,6 +233,27 @@ fn keys_audit_verify_export_work_offline_and_tampering_is_named() {
     assert!(out.status.success(), "{}", text(&out));
     let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert!(key.starts_with("so_"), "{key}");
+    let key_id = &key[..11];
+
+    // Listed by id, never by key; revoked once; a second revoke says what to do.
+    let list = |args: &[&str]| {
+        let out = run(&[&["keys", "list", "--data-dir", d][..], args].concat(), dir.path());
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let table = list(&[]);
+    let row = table.lines().find(|l| l.starts_with(key_id)).unwrap();
+    assert!(row.contains("user:demo-reviewer-1") && !table.contains(&key), "{table}");
+    let out = run(&["keys", "revoke", key_id, "--data-dir", d], dir.path());
+    assert!(out.status.success() && text(&out).contains("revoked"), "{}", text(&out));
+    let listed: Vec<Value> = list(&["--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let revoked = listed.iter().find(|k| k["key_id"] == key_id).unwrap();
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    let out = run(&["keys", "revoke", key_id, "--data-dir", d], dir.path());
+    assert!(!out.status.success() && text(&out).contains("keys list"), "{}", text(&out));
     let out = run(
         &[
             "keys",
@@ -258,6 +281,9 @@ fn keys_audit_verify_export_work_offline_and_tampering_is_named() {
         .collect();
     assert!(lines.len() >= 7, "{}", lines.len());
     assert!(lines.iter().any(|e| e["kind"] == "key.created"));
+    assert!(lines
+        .iter()
+        .any(|e| e["kind"] == "key.revoked" && e["details"]["key_id"] == key_id));
     let out = run(
         &["audit", "export", "--data-dir", d, "--format", "csv"],
         dir.path(),

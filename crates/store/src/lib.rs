@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 
 pub use checkpoint::{verify, Checkpoint, CheckpointSigner, VerifyReport};
 pub use outbox::{OutboxCounts, OutboxRow};
-pub use read::{AuditFilter, KeyRecord};
+pub use read::{AuditFilter, KeyListing, KeyRecord};
 pub use rusqlite::Connection;
 pub use write::Tx;
 

@@ -73,6 +73,35 @@ pub fn key_by_hash(conn: &Connection, hash: &str) -> Result<Option<KeyRecord>, S
     .transpose()
 }
 
+/// One API key as listings show it: never the key, only its id.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct KeyListing {
+    pub key_id: String,
+    pub principal: String,
+    pub label: Option<String>,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// Every key, oldest first.
+pub fn keys(conn: &Connection) -> Result<Vec<KeyListing>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT key_id, principal, label, created_at, revoked_at FROM api_keys ORDER BY created_at, key_id",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(KeyListing {
+                key_id: r.get(0)?,
+                principal: r.get(1)?,
+                label: r.get(2)?,
+                created_at: r.get(3)?,
+                revoked_at: r.get(4)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// The SCRAM verifiers of `principal`'s live keys, with their key ids. Keys
 /// from before verifiers existed have none and are left out.
 pub fn scram_verifiers(

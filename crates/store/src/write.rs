@@ -129,6 +129,23 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Marks the live key `key_id` revoked; returns its principal, or `None`
+    /// when no live key has that id.
+    pub fn revoke_key(
+        &mut self,
+        key_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .tx
+            .query_row(
+                "UPDATE api_keys SET revoked_at = ?2 WHERE key_id = ?1 AND revoked_at IS NULL RETURNING principal",
+                params![key_id, rfc3339(now)],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .tx

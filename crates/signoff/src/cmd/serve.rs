@@ -56,6 +56,7 @@ pub async fn run(config_path: Option<PathBuf>, log_format: &str, args: Args) -> 
             public_url: config.server.public_url.clone(),
             max_hold: config.approvals.max_hold,
             masking: config.masking.clone(),
+            key_recheck: config.server.key_recheck,
         },
         config.key_hashes.clone(),
     );
