@@ -276,7 +276,7 @@ pub async fn revoke_key(
 pub async fn list_keys(
     store: &signoff_store::Store,
 ) -> Result<Vec<signoff_store::KeyListing>, signoff_store::StoreError> {
-    store.read(|c| signoff_store::read::keys(c)).await
+    store.read(signoff_store::read::keys).await
 }
 
 impl Gateway {

@@ -237,15 +237,25 @@ fn keys_audit_verify_export_work_offline_and_tampering_is_named() {
 
     // Listed by id, never by key; revoked once; a second revoke says what to do.
     let list = |args: &[&str]| {
-        let out = run(&[&["keys", "list", "--data-dir", d][..], args].concat(), dir.path());
+        let out = run(
+            &[&["keys", "list", "--data-dir", d][..], args].concat(),
+            dir.path(),
+        );
         assert!(out.status.success(), "{}", text(&out));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let table = list(&[]);
     let row = table.lines().find(|l| l.starts_with(key_id)).unwrap();
-    assert!(row.contains("user:demo-reviewer-1") && !table.contains(&key), "{table}");
+    assert!(
+        row.contains("user:demo-reviewer-1") && !table.contains(&key),
+        "{table}"
+    );
     let out = run(&["keys", "revoke", key_id, "--data-dir", d], dir.path());
-    assert!(out.status.success() && text(&out).contains("revoked"), "{}", text(&out));
+    assert!(
+        out.status.success() && text(&out).contains("revoked"),
+        "{}",
+        text(&out)
+    );
     let listed: Vec<Value> = list(&["--json"])
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -253,7 +263,11 @@ fn keys_audit_verify_export_work_offline_and_tampering_is_named() {
     let revoked = listed.iter().find(|k| k["key_id"] == key_id).unwrap();
     assert!(revoked["revoked_at"].is_string(), "{revoked}");
     let out = run(&["keys", "revoke", key_id, "--data-dir", d], dir.path());
-    assert!(!out.status.success() && text(&out).contains("keys list"), "{}", text(&out));
+    assert!(
+        !out.status.success() && text(&out).contains("keys list"),
+        "{}",
+        text(&out)
+    );
     let out = run(
         &[
             "keys",
