@@ -282,29 +282,14 @@ impl Proxy {
                 report,
             } => (mask_results, report),
         };
-        let started = std::time::Instant::now();
-        let mut report = ReportOnDrop(Some(report), started);
+        let report = ReportOnDrop::start(report);
         let result = self.forward_call(request, context).await;
-        let outcome = match &result {
-            Ok(r) if r.is_error == Some(true) => CallOutcome {
-                succeeded: false,
-                detail: "the tool answered with isError".into(),
-                duration: started.elapsed(),
-            },
-            Ok(_) => CallOutcome {
-                succeeded: true,
-                detail: "the tool answered".into(),
-                duration: started.elapsed(),
-            },
-            Err(e) => CallOutcome {
-                succeeded: false,
-                detail: e.message.to_string(),
-                duration: started.elapsed(),
-            },
+        let (succeeded, detail) = match &result {
+            Ok(r) if r.is_error == Some(true) => (false, "the tool answered with isError".into()),
+            Ok(_) => (true, "the tool answered".into()),
+            Err(e) => (false, e.message.to_string()),
         };
-        if let Some(r) = report.0.take() {
-            r.send(outcome);
-        }
+        report.finish(succeeded, detail);
         Ok(match mask_results {
             true => self.mask(result?),
             false => result?,
@@ -389,18 +374,36 @@ impl Drop for CancelUpstream {
     }
 }
 
-/// Reports a forwarded call as cancelled if it is dropped before its answer.
+/// Times a forwarded call and reports it; as cancelled if it is dropped
+/// before its answer.
 struct ReportOnDrop(Option<OutcomeReport>, std::time::Instant);
 
-impl Drop for ReportOnDrop {
-    fn drop(&mut self) {
+impl ReportOnDrop {
+    fn start(report: OutcomeReport) -> ReportOnDrop {
+        ReportOnDrop(Some(report), std::time::Instant::now())
+    }
+
+    fn finish(mut self, succeeded: bool, detail: String) {
+        self.send(succeeded, detail);
+    }
+
+    fn send(&mut self, succeeded: bool, detail: String) {
         if let Some(r) = self.0.take() {
             r.send(CallOutcome {
-                succeeded: false,
-                detail: "the agent cancelled the call before it answered".into(),
+                succeeded,
+                detail,
                 duration: self.1.elapsed(),
             });
         }
+    }
+}
+
+impl Drop for ReportOnDrop {
+    fn drop(&mut self) {
+        self.send(
+            false,
+            "the agent cancelled the call before it answered".into(),
+        );
     }
 }
 

@@ -32,7 +32,7 @@ where
                 Ok(Line::End) | Err(_) => break,
                 Ok(Line::TooLong) => reject(&errors, Rejection::too_large(max)),
                 Ok(Line::Complete) => {
-                    let text = trim(&line);
+                    let text = line.trim_ascii();
                     if text.is_empty() {
                         continue;
                     }
@@ -60,18 +60,6 @@ fn reject(errors: &mpsc::UnboundedSender<Vec<u8>>, r: Rejection) {
     let mut line = r.response().to_string().into_bytes();
     line.push(b'\n');
     let _ = errors.send(line);
-}
-
-fn trim(line: &[u8]) -> &[u8] {
-    let end = line
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(0, |i| i + 1);
-    let start = line[..end]
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(end);
-    &line[start..end]
 }
 
 enum Line {
