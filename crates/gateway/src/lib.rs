@@ -782,9 +782,7 @@ impl Gateway {
         if let Some(decided) = checked.deferred {
             let mut e = *decided;
             e.details["outcome"] = report;
-            self.inner
-                .store
-                .write_detached(move |tx| tx.append(e).map(drop))?;
+            self.inner.store.append_detached(e)?;
             return Ok(());
         }
         let approval_id = checked

@@ -1,5 +1,6 @@
 //! Audit append rate: concurrent writers share group commits (one fsync per
-//! group) versus one writer waiting for each commit.
+//! group) versus one writer waiting for each commit, and queued (detached)
+//! appends, the path of allowed reads.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::json;
@@ -54,6 +55,18 @@ fn bench(c: &mut Criterion) {
             },
         );
     }
+    // Allowed reads: queued without waiting, then one awaited write that
+    // commits after them, so an iteration ends when all are durable.
+    g.bench_function("queued_reads", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                for _ in 0..511 {
+                    store.append_detached(event()).unwrap();
+                }
+                store.write(|tx| tx.append(event())).await.unwrap();
+            })
+        })
+    });
     g.finish();
 }
 

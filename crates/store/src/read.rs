@@ -196,25 +196,33 @@ pub fn events(conn: &Connection, f: &AuditFilter) -> Result<Vec<AuditEvent>, Sto
 }
 
 /// Streams matching events in sequence order; `visit` returns false to stop.
+/// Only the filters given reach the SQL, so SQLite can use the index of
+/// each (`audit_by_at`, `audit_of_approvals`) instead of scanning the log.
 pub fn scan(
     conn: &Connection,
     f: &AuditFilter,
     mut visit: impl FnMut(&AuditEvent) -> bool,
 ) -> Result<(), StoreError> {
+    use rusqlite::types::Value as Sql;
+    let mut terms = vec!["seq > ?"];
+    let mut values = vec![Sql::Integer(f.after_seq.unwrap_or(0))];
+    let mut when = |term, value: Option<String>| {
+        if let Some(v) = value {
+            terms.push(term);
+            values.push(Sql::Text(v));
+        }
+    };
+    when("at >= ?", f.since.clone());
+    when("at < ?", f.until.clone());
+    when("kind = ?", f.kind.map(|k| k.as_str().to_owned()));
+    when("actor = ?", f.actor.clone());
+    when("approval_id = ?", f.approval_id.map(|u| u.to_string()));
+    values.push(Sql::Integer(f.limit.map(i64::from).unwrap_or(-1)));
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {EVENT_COLUMNS} FROM audit WHERE (?1 IS NULL OR at >= ?1) AND (?2 IS NULL OR at < ?2) \
-         AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR actor = ?4) AND (?5 IS NULL OR approval_id = ?5) \
-         AND seq > ?6 ORDER BY seq LIMIT ?7"
+        "SELECT {EVENT_COLUMNS} FROM audit WHERE {} ORDER BY seq LIMIT ?",
+        terms.join(" AND ")
     ))?;
-    let mut rows = stmt.query(params![
-        f.since,
-        f.until,
-        f.kind.map(|k| k.as_str()),
-        f.actor,
-        f.approval_id.map(|u| u.to_string()),
-        f.after_seq.unwrap_or(0),
-        f.limit.map(i64::from).unwrap_or(-1),
-    ])?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
     while let Some(row) = rows.next()? {
         let event = event_from_row(row)??;
         if !visit(&event) {

@@ -188,6 +188,7 @@ async fn a_version_1_database_gains_scram_verifiers_and_keeps_its_keys() {
              label TEXT, created_at TEXT NOT NULL, revoked_at TEXT); \
              INSERT INTO api_keys VALUES ('h', 'so_old', 'agent:a', NULL, '2026-01-01T00:00:00Z', NULL); \
              DROP TABLE outbox; DROP TABLE channel_refs; \
+             DROP INDEX audit_of_approvals; CREATE INDEX audit_by_approval ON audit (approval_id); \
              UPDATE meta SET value = '1' WHERE key = 'schema_version';",
         )
         .unwrap();
@@ -238,7 +239,19 @@ async fn a_version_1_database_gains_scram_verifiers_and_keeps_its_keys() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, "3");
+    assert_eq!(version, "4");
+    let indexes: Vec<String> = rusqlite::Connection::open(store.path())
+        .unwrap()
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        indexes,
+        ["audit_by_action", "audit_by_at", "audit_of_approvals"]
+    );
     let outbox: i64 = rusqlite::Connection::open(store.path())
         .unwrap()
         .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))
@@ -332,25 +345,35 @@ fn count(store: &Store) -> i64 {
         .unwrap()
 }
 
-/// Detached jobs are batched without a waiter, yet none is lost: an awaited
-/// write commits every detached job queued before it, and a clean shutdown
-/// commits the rest.
+/// Detached jobs and appends are batched without a waiter, yet none is
+/// lost: an awaited write commits every one queued before it, and a clean
+/// shutdown commits the rest. A failing detached job takes only itself down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn detached_writes_are_batched_and_never_lost() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     for i in 0..2000 {
-        store
-            .write_detached(move |tx| tx.append(event(i)).map(drop))
-            .unwrap();
+        if i % 2 == 0 {
+            store.append_detached(event(i)).unwrap();
+        } else {
+            store
+                .write_detached(move |tx| tx.append(event(i)).map(drop))
+                .unwrap();
+        }
+        if i == 1000 {
+            store
+                .write_detached(|tx| {
+                    tx.append(event(usize::MAX))?;
+                    Err(StoreError::Rejected("refused after appending".into()))
+                })
+                .unwrap();
+        }
     }
     let last = store.write(|tx| tx.append(event(2000))).await.unwrap();
     assert_eq!(last.seq, 2001, "queued before it, so chained before it");
     assert_eq!(count(&store), 2001);
     for i in 0..700 {
-        store
-            .write_detached(move |tx| tx.append(event(i)).map(drop))
-            .unwrap();
+        store.append_detached(event(i)).unwrap();
     }
     store.shutdown();
     assert!(
@@ -359,8 +382,103 @@ async fn detached_writes_are_batched_and_never_lost() {
             .is_err(),
         "a stopped store refuses work instead of dropping it"
     );
+    assert!(store.append_detached(event(0)).is_err());
     let reopened = Store::open(dir.path()).unwrap();
     assert_eq!(count(&reopened), 2701);
     let report = verify_store(&reopened);
     assert!(report.ok(), "{report:?}");
+}
+
+/// Each filter selects what it names, alone or combined, and the approval
+/// filter is answered from its index rather than a scan of the whole log.
+#[tokio::test]
+async fn audit_filters_select_what_they_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let approval = uuid::Uuid::now_v7();
+    for i in 0..6usize {
+        let mut e = event(i);
+        e.at = format!("2026-01-0{}T00:00:00Z", i + 1);
+        e.actor = if i % 2 == 0 {
+            "agent:even"
+        } else {
+            "agent:odd"
+        }
+        .into();
+        if i >= 4 {
+            e.kind = AuditKind::RequestCreated;
+            e.approval_id = Some(approval);
+        }
+        store.write(move |tx| tx.append(e)).await.unwrap();
+    }
+    let day = |d: u8| Some(format!("2026-01-0{d}T00:00:00Z"));
+    let cases: Vec<(&str, read::AuditFilter, Vec<i64>)> = vec![
+        (
+            "everything",
+            read::AuditFilter::default(),
+            vec![0, 1, 2, 3, 4, 5],
+        ),
+        (
+            "since is inclusive, until exclusive",
+            read::AuditFilter {
+                since: day(2),
+                until: day(4),
+                ..Default::default()
+            },
+            vec![1, 2],
+        ),
+        (
+            "actor",
+            read::AuditFilter {
+                actor: Some("agent:odd".into()),
+                ..Default::default()
+            },
+            vec![1, 3, 5],
+        ),
+        (
+            "kind",
+            read::AuditFilter {
+                kind: Some(AuditKind::RequestCreated),
+                ..Default::default()
+            },
+            vec![4, 5],
+        ),
+        (
+            "approval and actor",
+            read::AuditFilter {
+                approval_id: Some(approval),
+                actor: Some("agent:even".into()),
+                ..Default::default()
+            },
+            vec![4],
+        ),
+        (
+            "paging",
+            read::AuditFilter {
+                after_seq: Some(2),
+                limit: Some(2),
+                ..Default::default()
+            },
+            vec![2, 3],
+        ),
+    ];
+    for (name, filter, want) in cases {
+        let got: Vec<i64> = store
+            .read(move |c| read::events(c, &filter))
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.details["i"].as_i64().unwrap())
+            .collect();
+        assert_eq!(got, want, "{name}");
+    }
+    let plan: String = rusqlite::Connection::open(store.path())
+        .unwrap()
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT seq FROM audit WHERE seq > ? AND approval_id = ? ORDER BY seq LIMIT ?",
+            [0, 0, 1],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("audit_of_approvals"), "{plan}");
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::checkpoint::CheckpointSigner;
 use crate::read::{approval_from_row, APPROVAL_COLUMNS};
-use crate::{Completion, Detached, StoreError, Wake, Work, DETACHED_LINGER, MAX_BATCH};
+use crate::{Completion, Detached, Queued, StoreError, Wake, DETACHED_LINGER, MAX_BATCH};
 
 /// Sign a checkpoint after this many events.
 const CHECKPOINT_EVERY: i64 = 1000;
@@ -214,21 +214,22 @@ pub(crate) fn run(
 
 fn commit_and_answer(
     conn: &mut Connection,
-    batch: Vec<Work>,
+    batch: Vec<Queued>,
     signer: &CheckpointSigner,
     last_checkpoint: &mut i64,
 ) {
     let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
+    let jobs = batch.len();
     let result = commit_group(conn, batch, &mut completions, signer, last_checkpoint);
     if let Err(e) = &result {
-        tracing::error!(error = %e, jobs = completions.len(), "group commit failed; every job in it is refused");
+        tracing::error!(error = %e, jobs, "group commit failed; every job in it is refused");
     }
     for c in completions {
         c(result.clone());
     }
 }
 
-fn take_detached(detached: &Detached) -> Vec<Work> {
+fn take_detached(detached: &Detached) -> Vec<Queued> {
     detached
         .lock()
         .map(|mut q| std::mem::take(&mut *q))
@@ -239,7 +240,7 @@ fn take_detached(detached: &Detached) -> Vec<Work> {
 /// Woken for detached jobs, the writer lingers up to `DETACHED_LINGER` for
 /// more, and no longer once an awaited job arrives or the buffer fills.
 /// Detached jobs go first: they were queued before the writer woke.
-fn gather(first: Wake, jobs: &mpsc::Receiver<Wake>, detached: &Detached) -> (Vec<Work>, bool) {
+fn gather(first: Wake, jobs: &mpsc::Receiver<Wake>, detached: &Detached) -> (Vec<Queued>, bool) {
     let mut awaited = Vec::new();
     let mut open = true;
     match first {
@@ -262,13 +263,13 @@ fn gather(first: Wake, jobs: &mpsc::Receiver<Wake>, detached: &Detached) -> (Vec
         }
     }
     let mut batch = take_detached(detached);
-    batch.append(&mut awaited);
+    batch.extend(awaited.into_iter().map(Queued::Work));
     (batch, open)
 }
 
 fn commit_group(
     conn: &mut Connection,
-    batch: Vec<Work>,
+    batch: Vec<Queued>,
     completions: &mut Vec<Completion>,
     signer: &CheckpointSigner,
     last_checkpoint: &mut i64,
@@ -281,6 +282,15 @@ fn commit_group(
         tx: &tx,
     };
     for job in batch {
+        let job = match job {
+            Queued::Work(job) => job,
+            Queued::Append(event) => {
+                if let Err(e) = w.append(*event) {
+                    tracing::error!(error = %e, "a queued audit event could not be written");
+                }
+                continue;
+            }
+        };
         w.tx.prepare_cached("SAVEPOINT job")?.execute([])?;
         let saved_head = w.head.clone();
         let (ok, completion) = job(&mut w);
