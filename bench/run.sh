@@ -226,8 +226,9 @@ INI
     python3 -c "d,b,s=$direct,$bouncer,$signoff; print(f'  -M {\"$mode\":<8}: direct {d} tps | pgbouncer {b} tps ({b/d:.2f}x, $bcpu µs CPU/txn) | signoff {s} tps ({s/d:.2f}x, $scpu µs CPU/txn) | signoff/pgbouncer {s/b:.2f}x')"
   done
   kill $so_pid; wait $so_pid 2>/dev/null || true
-  decided=$(sqlite3 "$dir/data/signoff.db" "SELECT count(*) FROM audit WHERE kind = 'action.decided'" 2>/dev/null || echo "?")
-  echo "  audit after the run: $decided statements decided; $(target/release/signoff audit verify --data-dir "$dir/data")"
+  decided=$(sqlite3 "$dir/data/signoff.db" "SELECT (SELECT count(*) FROM audit WHERE kind = 'action.decided') + (SELECT COALESCE(SUM(json_extract(details, '\$.count')), 0) FROM audit WHERE kind = 'reads.batched')" 2>/dev/null || echo "?")
+  rows=$(sqlite3 "$dir/data/signoff.db" "SELECT count(*) FROM audit" 2>/dev/null || echo "?")
+  echo "  audit after the run: $decided statements decided, in $rows rows; $(target/release/signoff audit verify --data-dir "$dir/data")"
 fi
 
 if want slack; then

@@ -35,6 +35,8 @@ pub enum AuthError {
 /// effect within that time. Keys from signoff.toml live as long as the config.
 pub(crate) struct KeyCache {
     known: RwLock<HashMap<String, CachedKey>>,
+    /// Stored keys of open sessions, by id: when each was last seen live.
+    sessions: RwLock<HashMap<String, Instant>>,
     recheck: Duration,
 }
 
@@ -62,6 +64,7 @@ impl KeyCache {
             .collect();
         KeyCache {
             known: RwLock::new(known),
+            sessions: RwLock::new(HashMap::new()),
             recheck,
         }
     }
@@ -99,6 +102,27 @@ impl KeyCache {
     fn forget_id(&self, key_id: &str) {
         if let Ok(mut known) = self.known.write() {
             known.retain(|_, k| k.checked.is_none() || k.key_id != key_id);
+        }
+        if let Ok(mut sessions) = self.sessions.write() {
+            sessions.remove(key_id);
+        }
+    }
+
+    /// Whether session key `key_id` was seen live within `recheck`.
+    fn session_fresh(&self, key_id: &str) -> bool {
+        self.sessions
+            .read()
+            .ok()
+            .and_then(|s| s.get(key_id).map(|at| at.elapsed() < self.recheck))
+            .unwrap_or(false)
+    }
+
+    fn session_seen(&self, key_id: &str, live: bool) {
+        if let Ok(mut sessions) = self.sessions.write() {
+            match live {
+                true => sessions.insert(key_id.to_owned(), Instant::now()),
+                false => sessions.remove(key_id),
+            };
         }
     }
 }
@@ -280,6 +304,28 @@ pub async fn list_keys(
 }
 
 impl Gateway {
+    /// Whether the stored API key a long-lived session (a PostgreSQL
+    /// connection) logged in with is still live. Asked before each statement:
+    /// within [`crate::GatewaySettings::key_recheck`] of a revocation by any
+    /// process on the store, at once for one in this process, the answer is
+    /// `false`. Config keys and other credentials live as long as the config.
+    pub async fn session_key_live(&self, caller: &Caller) -> Result<bool, GatewayError> {
+        let AuthMethod::ApiKey { key_id } = &caller.auth else {
+            return Ok(true);
+        };
+        if key_id.starts_with("config:") || self.inner.keys.session_fresh(key_id) {
+            return Ok(true);
+        }
+        let id = key_id.clone();
+        let live = self
+            .inner
+            .store
+            .read(move |c| signoff_store::read::key_live(c, &id))
+            .await?;
+        self.inner.keys.session_seen(key_id, live);
+        Ok(live)
+    }
+
     /// Revokes a key and stops accepting it in this process at once.
     pub async fn revoke_key(&self, key_id: &str) -> Result<Option<String>, GatewayError> {
         let revoked = revoke_key(&self.inner.store, key_id).await?;

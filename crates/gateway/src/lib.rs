@@ -427,9 +427,8 @@ impl Gateway {
                     CheckVerdict::Allow => "allow",
                     CheckVerdict::Deny { .. } => "deny",
                     CheckVerdict::Pending => "pending",
-                }
-                .into(),
-                kind: action.kind().as_str().into(),
+                },
+                kind: action.kind().as_str(),
             })
             .inc();
         let mut outcome = CheckOutcome {
@@ -782,7 +781,7 @@ impl Gateway {
         if let Some(decided) = checked.deferred {
             let mut e = *decided;
             e.details["outcome"] = report;
-            self.inner.store.append_detached(e)?;
+            self.inner.store.append_read(e)?;
             return Ok(());
         }
         let approval_id = checked

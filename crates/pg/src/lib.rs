@@ -68,6 +68,12 @@ pub enum Verdict<T> {
         sqlstate: &'static str,
         message: String,
     },
+    /// The session may not go on (its credentials were revoked): the
+    /// statement does not run and the connection ends with a FATAL error.
+    End {
+        sqlstate: &'static str,
+        message: String,
+    },
 }
 
 /// How an allowed statement went.

@@ -592,15 +592,21 @@ impl<G: Gate, W: AsyncWrite + Unpin> ClientHalf<G, W> {
                 sql: sql.to_owned(),
                 params: Vec::new(),
             };
-            match self.decide(statement, client).await? {
-                Verdict::Allow(t) => tickets.push((t, Instant::now())),
-                Verdict::Refuse { sqlstate, message } => {
-                    for (t, started) in tickets {
-                        self.gate.outcome(t, Outcome::NotRun, started.elapsed());
-                    }
-                    return self.refuse_query(sqlstate, &message);
+            let refusal = match self.decide(statement, client).await? {
+                Verdict::Allow(t) => {
+                    tickets.push((t, Instant::now()));
+                    continue;
                 }
+                Verdict::Refuse { sqlstate, message } => Ok((sqlstate, message)),
+                Verdict::End { sqlstate, message } => Err((sqlstate, message)),
+            };
+            for (t, started) in tickets {
+                self.gate.outcome(t, Outcome::NotRun, started.elapsed());
             }
+            return match refusal {
+                Ok((sqlstate, message)) => self.refuse_query(sqlstate, &message),
+                Err((sqlstate, message)) => self.fatal(sqlstate, &message).await,
+            };
         }
         for (ticket, started) in tickets {
             self.expect(Expect::Run {
@@ -748,6 +754,7 @@ impl<G: Gate, W: AsyncWrite + Unpin> ClientHalf<G, W> {
                 })?;
                 self.out.extend_from_slice(&frame.bytes);
             }
+            Verdict::End { sqlstate, message } => return self.fatal(sqlstate, &message).await,
             Verdict::Refuse {
                 sqlstate,
                 message: text,

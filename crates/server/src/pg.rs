@@ -63,6 +63,32 @@ pub struct GatewayGate {
     pub hold: Duration,
 }
 
+impl GatewayGate {
+    /// Ends the session once the key it logged in with is revoked (or can no
+    /// longer be checked), so a revocation reaches open connections too.
+    async fn revoked(&self, caller: &Caller) -> Option<Verdict<Box<CheckOutcome>>> {
+        let key_id = match &caller.auth {
+            AuthMethod::ApiKey { key_id } => key_id.as_str(),
+            _ => "-",
+        };
+        let why = match self.gateway.session_key_live(caller).await {
+            Ok(true) => return None,
+            Ok(false) => format!(
+                "the API key `{key_id}` this session logged in with was revoked; log in again with a live key"
+            ),
+            Err(e) => format!("signoff could not check that the session's API key is still live: {e}"),
+        };
+        let details = json!({ "front_door": "postgres", "key_id": key_id, "error": why });
+        self.gateway
+            .auth_failed(&caller.principal.to_string(), details)
+            .await;
+        Some(Verdict::End {
+            sqlstate: "28000",
+            message: why,
+        })
+    }
+}
+
 impl Gate for GatewayGate {
     type Ticket = Box<CheckOutcome>;
 
@@ -107,6 +133,9 @@ impl Gate for GatewayGate {
         statement: Statement,
     ) -> BoxFuture<'a, Verdict<Self::Ticket>> {
         Box::pin(async move {
+            if let Some(ended) = self.revoked(caller).await {
+                return ended;
+            }
             let request = CheckRequest {
                 target: statement.target.clone(),
                 payload: Payload::Sql(SqlPayload {

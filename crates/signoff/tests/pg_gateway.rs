@@ -59,6 +59,7 @@ fn start_in_front_of(url: &str, max_hold: &str, extra: &str) -> Setup {
             r#"
 [server]
 data_dir = "data"
+key_recheck = "200ms"
 [policy]
 dir = "policies"
 [approvals]
@@ -271,18 +272,8 @@ fn reads_flow_denials_refuse_and_held_statements_run_once_approved() {
     drop(client);
     std::thread::sleep(Duration::from_millis(300));
     let (_, v) = s.server.get("/v1/audit?limit=1000", &s.reviewer);
-    let events = v["events"].as_array().unwrap();
-    // Outcomes: an `action.executed` event, or for allowed reads the
-    // outcome written into their decision event.
-    let executed: Vec<&str> = events
-        .iter()
-        .filter_map(|e| match e["kind"].as_str() {
-            Some("action.executed") => e["details"]["detail"].as_str(),
-            Some("action.decided") => e["details"]["outcome"]["detail"].as_str(),
-            _ => None,
-        })
-        .collect();
-    assert!(executed.contains(&"DELETE 2"), "{executed:?}");
+    let executed = outcomes(v["events"].as_array().unwrap());
+    assert!(executed.iter().any(|d| d == "DELETE 2"), "{executed:?}");
     assert!(
         executed.iter().any(|d| d.starts_with("SELECT")),
         "{executed:?}"
@@ -293,6 +284,27 @@ fn reads_flow_denials_refuse_and_held_statements_run_once_approved() {
         s._dir.path(),
     );
     assert!(out.status.success(), "{}", text(&out));
+}
+
+/// Each statement's outcome: an `action.executed` event, or for an allowed
+/// read the outcome in its decided event, alone or inside `reads.batched`.
+fn outcomes(events: &[serde_json::Value]) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in events {
+        let outcome = match e["kind"].as_str() {
+            Some("action.executed") => &e["details"]["detail"],
+            Some("action.decided") => &e["details"]["outcome"]["detail"],
+            Some("reads.batched") => {
+                let reads = e["details"]["reads"].as_array().unwrap();
+                assert_eq!(e["details"]["count"], reads.len());
+                found.extend(outcomes(reads));
+                continue;
+            }
+            _ => continue,
+        };
+        found.extend(outcome.as_str().map(str::to_owned));
+    }
+    found
 }
 
 #[test]
@@ -481,6 +493,43 @@ fn logins_need_a_principal_and_its_key() {
     }
 }
 
+/// A revoked key ends the sessions it opened at their next statement (the
+/// revocation here comes from another process, so within `key_recheck`),
+/// audited, and it cannot log in again.
+#[test]
+fn revoking_a_key_ends_its_open_sessions() {
+    let s = start("30s", "");
+    let rt = rt();
+    let client = rt.block_on(connect(&s.conninfo())).unwrap();
+    rt.block_on(client.simple_query("SELECT 1")).unwrap();
+    let config = s._dir.path().join("signoff.toml");
+    let key_id = &s.agent[..11];
+    let out = run(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "keys",
+            "revoke",
+            key_id,
+        ],
+        s._dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    // Past `key_recheck`, so the next statement asks the store again.
+    std::thread::sleep(Duration::from_millis(500));
+    let e = rt.block_on(client.simple_query("SELECT 1")).unwrap_err();
+    assert_eq!(code(&e), "28000", "{e:?}");
+    assert!(msg(&e).contains("was revoked"), "{}", msg(&e));
+    assert!(client.is_closed() || rt.block_on(client.simple_query("SELECT 1")).is_err());
+    let e = rt.block_on(connect(&s.conninfo())).unwrap_err();
+    assert_eq!(code(&e), "28P01", "{e:?}");
+    let (_, v) = s.server.get("/v1/audit?limit=1000", &s.reviewer);
+    let revoked = v["events"].as_array().unwrap().iter().any(|e| {
+        e["kind"] == "auth.failed" && e["details"]["key_id"] == key_id && e["actor"] == "agent:bot"
+    });
+    assert!(revoked, "{v}");
+}
+
 #[test]
 fn cancel_ends_a_hold_and_a_running_query() {
     let s = start("60s", "");
@@ -659,6 +708,29 @@ fn pgbench_runs_through_the_door_in_both_protocols() {
             "{mode}: {t}"
         );
     }
+    // A clean stop writes every queued read: all 300 statements are in the
+    // chain, each with its decision and outcome, and the chain verifies.
+    let Setup { server, _dir, .. } = s;
+    server.stop();
+    let config = _dir.path().join("signoff.toml");
+    let config = config.to_str().unwrap();
+    let out = run(&["--config", config, "audit", "export"], _dir.path());
+    assert!(out.status.success(), "{}", text(&out));
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let selects = outcomes(&events)
+        .iter()
+        .filter(|d| d.as_str() == "SELECT 1")
+        .count();
+    assert_eq!(selects, 300, "{events:?}");
+    assert!(
+        events.iter().any(|e| e["kind"] == "reads.batched"),
+        "reads are batched"
+    );
+    let out = run(&["--config", config, "audit", "verify"], _dir.path());
+    assert!(out.status.success(), "{}", text(&out));
 }
 
 #[test]

@@ -57,16 +57,23 @@ fn bench(c: &mut Criterion) {
     }
     // Allowed reads: queued without waiting, then one awaited write that
     // commits after them, so an iteration ends when all are durable.
-    g.bench_function("queued_reads", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                for _ in 0..511 {
-                    store.append_detached(event()).unwrap();
-                }
-                store.write(|tx| tx.append(event())).await.unwrap();
+    // One row per read (`append_detached`) versus the reads of one caller
+    // folded into `reads.batched` events (`append_read`).
+    for (name, batched) in [("queued_reads", false), ("queued_reads_batched", true)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    for _ in 0..511 {
+                        match batched {
+                            true => store.append_read(event()).unwrap(),
+                            false => store.append_detached(event()).unwrap(),
+                        }
+                    }
+                    store.write(|tx| tx.append(event())).await.unwrap();
+                })
             })
-        })
-    });
+        });
+    }
     g.finish();
 }
 

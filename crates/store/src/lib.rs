@@ -68,13 +68,23 @@ pub(crate) enum Queued {
     /// A lone append needs no savepoint: one INSERT is atomic by itself,
     /// and the chain head moves only when it succeeds.
     Append(Box<signoff_core::AuditEvent>),
+    /// An allowed read's decided event: the reads of one caller and target
+    /// in a group commit become one `reads.batched` event.
+    Read(Box<signoff_core::AuditEvent>),
 }
 
 /// Detached jobs, queued without waking the writer for each: the first one
 /// of a batch wakes it, and the batch commits `DETACHED_LINGER` later (or at
 /// once with an awaited job, or when `DETACHED_FULL` are queued), so one
 /// fsync covers a whole stream of queued reads.
-pub(crate) type Detached = Arc<Mutex<Vec<Queued>>>;
+pub(crate) type Detached = Arc<Mutex<DetachedQueue>>;
+
+#[derive(Default)]
+pub(crate) struct DetachedQueue {
+    pub(crate) jobs: Vec<Queued>,
+    /// Set by `shutdown` before the writer's last drain.
+    pub(crate) closed: bool,
+}
 
 const DETACHED_LINGER: std::time::Duration = std::time::Duration::from_millis(5);
 const DETACHED_FULL: usize = 512;
@@ -186,20 +196,32 @@ impl Store {
         self.queue(Queued::Append(Box::new(event)))
     }
 
+    /// Queues an allowed read's decided event (outcome included) like
+    /// [`Store::append_detached`]; the reads of one caller and target that
+    /// commit together are written as one `reads.batched` event, so a stream
+    /// of reads costs one row per group commit instead of one per statement.
+    pub fn append_read(&self, event: signoff_core::AuditEvent) -> Result<(), StoreError> {
+        self.queue(Queued::Read(Box::new(event)))
+    }
+
     fn queue(&self, job: Queued) -> Result<(), StoreError> {
-        // INVARIANT: the jobs lock is held while queueing, so `shutdown`
-        // (which takes the sender under it) never misses a queued job.
-        let jobs = self.inner.jobs.lock().map_err(|_| StoreError::Closed)?;
-        let sender = jobs.as_ref().ok_or(StoreError::Closed)?;
         let queued = {
             let mut q = self.inner.detached.lock().map_err(|_| StoreError::Closed)?;
-            q.push(job);
-            q.len()
+            // INVARIANT: `shutdown` closes the queue before it lets the writer
+            // go, and the writer drains the queue last, so an accepted job is
+            // always committed.
+            if q.closed {
+                return Err(StoreError::Closed);
+            }
+            q.jobs.push(job);
+            q.jobs.len()
         };
         if queued == 1 || queued == DETACHED_FULL {
-            sender
-                .send(Wake::Detached)
-                .map_err(|_| StoreError::Closed)?;
+            let jobs = self.inner.jobs.lock().map_err(|_| StoreError::Closed)?;
+            // No sender: shutdown is under way, and its last drain takes the job.
+            if let Some(sender) = jobs.as_ref() {
+                let _ = sender.send(Wake::Detached);
+            }
         }
         Ok(())
     }
@@ -237,6 +259,9 @@ impl Store {
 
     /// Stops taking writes, lets queued ones commit, and waits for the writer.
     pub fn shutdown(&self) {
+        if let Ok(mut q) = self.inner.detached.lock() {
+            q.closed = true;
+        }
         if let Ok(mut jobs) = self.inner.jobs.lock() {
             jobs.take();
         }

@@ -73,6 +73,15 @@ pub fn key_by_hash(conn: &Connection, hash: &str) -> Result<Option<KeyRecord>, S
     .transpose()
 }
 
+/// Whether the stored key `key_id` exists and is not revoked.
+pub fn key_live(conn: &Connection, key_id: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM api_keys WHERE key_id = ?1 AND revoked_at IS NULL")?
+        .query_row([key_id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 /// One API key as listings show it: never the key, only its id.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct KeyListing {

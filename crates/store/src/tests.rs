@@ -1,5 +1,5 @@
 use super::*;
-use serde_json::json;
+use serde_json::{json, Value};
 use signoff_core::{AuditEvent, AuditKind};
 
 fn event(i: usize) -> AuditEvent {
@@ -387,6 +387,109 @@ async fn detached_writes_are_batched_and_never_lost() {
     assert_eq!(count(&reopened), 2701);
     let report = verify_store(&reopened);
     assert!(report.ok(), "{report:?}");
+}
+
+/// Queued reads become one `reads.batched` event per caller and target in
+/// a group commit; every read survives with its own fields, across awaited
+/// writes and a clean shutdown, and the chain verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_reads_are_batched_per_caller_and_never_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let read = |i: usize| {
+        let mut e = event(i);
+        e.actor = format!("agent:bot{}", i % 3);
+        e.target = Some("db".into());
+        e
+    };
+    for i in 0..3000 {
+        store.append_read(read(i)).unwrap();
+        if i % 500 == 0 {
+            store
+                .write(move |tx| tx.append(event(i)).map(drop))
+                .await
+                .unwrap();
+        }
+    }
+    store.shutdown();
+    let reopened = Store::open(dir.path()).unwrap();
+    let rows: Vec<(String, String, String)> = reopened
+        .read_blocking(|c| {
+            let mut stmt = c.prepare("SELECT kind, actor, details FROM audit ORDER BY seq")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .unwrap();
+    let mut seen = Vec::new();
+    for (kind, actor, details) in &rows {
+        let details: Value = serde_json::from_str(details).unwrap();
+        match kind.as_str() {
+            "reads.batched" => {
+                let reads = details["reads"].as_array().unwrap();
+                assert_eq!(details["count"], reads.len());
+                for r in reads {
+                    let i = r["details"]["i"].as_u64().unwrap() as usize;
+                    assert_eq!(
+                        actor,
+                        &format!("agent:bot{}", i % 3),
+                        "one caller per batch"
+                    );
+                    assert_eq!(r["kind"], "action.decided");
+                    seen.push(i);
+                }
+            }
+            "action.decided" if actor != "agent:bot" => {
+                seen.push(details["i"].as_u64().unwrap() as usize)
+            }
+            _ => {}
+        }
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (0..3000).collect::<Vec<_>>(), "every read, once");
+    let report = verify_store(&reopened);
+    assert!(report.ok(), "{report:?}");
+}
+
+/// Reads group by caller, human and target, in queue order, up to the cap
+/// per event; other jobs keep their order.
+#[test]
+fn reads_split_into_groups_per_caller() {
+    let read = |actor: &str, human: Option<&str>, i: usize| {
+        let mut e = event(i);
+        e.actor = actor.into();
+        e.on_behalf_of = human.map(str::to_owned);
+        Queued::Read(Box::new(e))
+    };
+    let mut batch = vec![
+        read("agent:a", None, 0),
+        Queued::Append(Box::new(event(100))),
+        read("agent:b", None, 1),
+        read("agent:a", None, 2),
+        read("agent:a", Some("rita"), 3),
+        Queued::Append(Box::new(event(101))),
+    ];
+    batch.extend((4..2100).map(|i| read("agent:b", None, i)));
+    let (groups, rest) = crate::write::split_reads(batch);
+    let ids = |g: &Vec<AuditEvent>| -> Vec<u64> {
+        g.iter().map(|e| e.details["i"].as_u64().unwrap()).collect()
+    };
+    assert_eq!(groups.len(), 5);
+    assert_eq!(ids(&groups[0]), [0, 2]);
+    assert_eq!(ids(&groups[1])[..3], [1, 4, 5]);
+    assert_eq!(groups[1].len(), 1024);
+    assert_eq!(ids(&groups[2]), [3]);
+    assert_eq!(groups[3].len(), 1024);
+    assert_eq!(groups[4].len(), 2100 - 4 + 1 - 2048);
+    let rest: Vec<u64> = rest
+        .iter()
+        .map(|q| match q {
+            Queued::Append(e) => e.details["i"].as_u64().unwrap(),
+            _ => panic!("only reads are taken out"),
+        })
+        .collect();
+    assert_eq!(rest, [100, 101]);
 }
 
 /// Each filter selects what it names, alone or combined, and the approval

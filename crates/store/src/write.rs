@@ -4,7 +4,7 @@ use std::sync::mpsc;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use signoff_core::approval::rfc3339;
-use signoff_core::audit::timestamp;
+use signoff_core::audit::{batch_reads, same_batch, timestamp};
 use signoff_core::{ApprovalRequest, AuditEvent, Principal, GENESIS_HASH};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -232,7 +232,7 @@ fn commit_and_answer(
 fn take_detached(detached: &Detached) -> Vec<Queued> {
     detached
         .lock()
-        .map(|mut q| std::mem::take(&mut *q))
+        .map(|mut q| std::mem::take(&mut q.jobs))
         .unwrap_or_default()
 }
 
@@ -267,6 +267,29 @@ fn gather(first: Wake, jobs: &mpsc::Receiver<Wake>, detached: &Detached) -> (Vec
     (batch, open)
 }
 
+/// The most reads one `reads.batched` event holds, which bounds its row.
+const MAX_READS_PER_EVENT: usize = 1024;
+
+/// Queued reads grouped by caller and target, in queue order, and the rest.
+pub(crate) fn split_reads(batch: Vec<Queued>) -> (Vec<Vec<AuditEvent>>, Vec<Queued>) {
+    let mut groups: Vec<Vec<AuditEvent>> = Vec::new();
+    let mut rest = Vec::with_capacity(batch.len());
+    for job in batch {
+        let Queued::Read(event) = job else {
+            rest.push(job);
+            continue;
+        };
+        let open = groups.iter_mut().rev().find(|g| {
+            g.len() < MAX_READS_PER_EVENT && g.first().is_some_and(|f| same_batch(f, &event))
+        });
+        match open {
+            Some(g) => g.push(*event),
+            None => groups.push(vec![*event]),
+        }
+    }
+    (groups, rest)
+}
+
 fn commit_group(
     conn: &mut Connection,
     batch: Vec<Queued>,
@@ -281,6 +304,17 @@ fn commit_group(
         head: head(&tx)?,
         tx: &tx,
     };
+    let (reads, batch) = split_reads(batch);
+    for group in reads {
+        // A lone read stays a plain event.
+        let event = match <[AuditEvent; 1]>::try_from(group) {
+            Ok([one]) => one,
+            Err(group) => batch_reads(group),
+        };
+        if let Err(e) = w.append(event) {
+            tracing::error!(error = %e, "queued audit events could not be written");
+        }
+    }
     for job in batch {
         let job = match job {
             Queued::Work(job) => job,
@@ -290,6 +324,7 @@ fn commit_group(
                 }
                 continue;
             }
+            Queued::Read(_) => continue,
         };
         w.tx.prepare_cached("SAVEPOINT job")?.execute([])?;
         let saved_head = w.head.clone();
