@@ -3,7 +3,7 @@
 
 use maud::{html, Markup, DOCTYPE};
 use signoff_core::approval::rfc3339;
-use signoff_core::{ApprovalRequest, AuditEvent, Caller};
+use signoff_core::{ApprovalRequest, AuditEvent, AuditKind, Caller};
 use signoff_store::VerifyReport;
 
 pub const STYLE: &str = include_str!("style.css");
@@ -269,7 +269,10 @@ pub fn audit(
                                 td { (e.kind.as_str()) }
                                 td { code { (e.actor) } }
                                 td { (e.target.as_deref().unwrap_or("")) }
-                                td { @if let Some(id) = e.approval_id { a href={"/ui/requests/" (id)} { "request" } " " } (e.details.to_string()) }
+                                td {
+                                    @if let Some(id) = e.approval_id { a href={"/ui/requests/" (id)} { "request" } " " }
+                                    @if e.kind == AuditKind::ReadsBatched { (read_batch(&e.details)) } @else { (e.details.to_string()) }
+                                }
                             }
                         }
                     }
@@ -279,6 +282,38 @@ pub fn audit(
     )
 }
 
+/// How many reads of a `reads.batched` event the audit page lists.
+const READS_SHOWN: usize = 20;
+
+/// A `reads.batched` event's reads as statement → outcome, folded, since one
+/// event can hold a thousand of them.
+fn read_batch(details: &serde_json::Value) -> Markup {
+    let reads = details["reads"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let statement = |r: &serde_json::Value| match &r["payload"]["sql"] {
+        serde_json::Value::String(sql) => sql.clone(),
+        _ => r["payload"].to_string(),
+    };
+    html! {
+        details {
+            summary { (reads.len()) " allowed reads, the last at " (details["until"].as_str().unwrap_or("-")) }
+            ul {
+                @for r in reads.iter().take(READS_SHOWN) {
+                    li {
+                        code { (statement(r)) }
+                        " → " (r["details"]["outcome"]["detail"].as_str().unwrap_or("no outcome recorded"))
+                    }
+                }
+                @if reads.len() > READS_SHOWN {
+                    li { "and " (reads.len() - READS_SHOWN) " more: " code { "signoff audit export" } " lists every one" }
+                }
+            }
+        }
+    }
+}
+
 pub fn not_found(frame: &Frame, what: &str) -> Markup {
     layout(
         "Not found",
@@ -286,4 +321,35 @@ pub fn not_found(frame: &Frame, what: &str) -> Markup {
         "",
         html! { h1 { "Not found" } p { (what) } p { a href="/ui/requests" { "Back to pending requests" } } },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_read_batch_is_folded_and_bounded() {
+        let reads: Vec<_> = (0..25)
+            .map(|i| {
+                json!({
+                    "payload": { "sql": format!("SELECT <{i}>") },
+                    "details": { "outcome": { "detail": "SELECT 1" } },
+                })
+            })
+            .collect();
+        let details =
+            json!({ "count": 25, "until": "2026-12-02T10:00:00.000000Z", "reads": reads });
+        let html = read_batch(&details).into_string();
+        assert!(
+            html.contains("25 allowed reads, the last at 2026-12-02T10:00:00.000000Z"),
+            "{html}"
+        );
+        assert!(
+            html.contains("SELECT &lt;19&gt;</code> → SELECT 1"),
+            "escaped: {html}"
+        );
+        assert!(!html.contains("SELECT &lt;20&gt;"), "{html}");
+        assert!(html.contains("and 5 more"), "{html}");
+    }
 }
