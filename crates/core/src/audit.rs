@@ -285,17 +285,11 @@ pub fn batch_reads(reads: Vec<AuditEvent>) -> AuditEvent {
     // Built by moving each event's values in: a deep copy through `json!`
     // was most of the writer's time per read.
     let entries: Vec<Value> = reads.into_iter().map(entry).collect();
-    let details = [
+    batch.details = object([
         ("count", Value::from(entries.len())),
         ("until", until.map_or(Value::Null, Value::String)),
         ("reads", Value::Array(entries)),
-    ];
-    batch.details = Value::Object(
-        details
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
-    );
+    ]);
     batch
 }
 
@@ -303,7 +297,7 @@ pub fn batch_reads(reads: Vec<AuditEvent>) -> AuditEvent {
 fn entry(e: AuditEvent) -> Value {
     let uuid = |u: Option<Uuid>| u.map_or(Value::Null, |u| Value::String(u.to_string()));
     let text = |t: Option<String>| t.map_or(Value::Null, Value::String);
-    let fields = [
+    object([
         ("id", Value::String(e.id.to_string())),
         ("at", Value::String(e.at)),
         ("kind", Value::String(e.kind.as_str().to_owned())),
@@ -314,7 +308,11 @@ fn entry(e: AuditEvent) -> Value {
         ("trace_id", text(e.trace_id)),
         ("payload", e.payload),
         ("details", e.details),
-    ];
+    ])
+}
+
+/// A JSON object of owned values, moved in.
+fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
     Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }
 

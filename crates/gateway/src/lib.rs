@@ -800,15 +800,17 @@ impl Gateway {
         e.approval_id = approval_id;
         e.fingerprint = Some(checked.fingerprint.clone());
         e.details = report;
-        self.inner.store.write_detached(move |tx| {
-            if let Some(id) = approval_id {
+        match approval_id {
+            // Nothing else to update, so a lone append without a savepoint.
+            None => self.inner.store.append_detached(e)?,
+            Some(id) => self.inner.store.write_detached(move |tx| {
                 if let Some(mut r) = tx.approval(id)? {
                     r.record_outcome(outcome.succeeded);
                     tx.put_approval(&r)?;
                 }
-            }
-            tx.append(e).map(drop)
-        })?;
+                tx.append(e).map(drop)
+            })?,
+        }
         let _ = self.inner.events.send(GatewayEvent::ActionExecuted {
             action_id: checked.action_id,
             approval_id,

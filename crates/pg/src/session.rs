@@ -592,21 +592,17 @@ impl<G: Gate, W: AsyncWrite + Unpin> ClientHalf<G, W> {
                 sql: sql.to_owned(),
                 params: Vec::new(),
             };
-            let refusal = match self.decide(statement, client).await? {
-                Verdict::Allow(t) => {
-                    tickets.push((t, Instant::now()));
-                    continue;
+            match self.decide(statement, client).await? {
+                Verdict::Allow(t) => tickets.push((t, Instant::now())),
+                Verdict::Refuse { sqlstate, message } => {
+                    self.not_run(tickets);
+                    return self.refuse_query(sqlstate, &message);
                 }
-                Verdict::Refuse { sqlstate, message } => Ok((sqlstate, message)),
-                Verdict::End { sqlstate, message } => Err((sqlstate, message)),
-            };
-            for (t, started) in tickets {
-                self.gate.outcome(t, Outcome::NotRun, started.elapsed());
+                Verdict::End { sqlstate, message } => {
+                    self.not_run(tickets);
+                    return self.fatal(sqlstate, &message).await;
+                }
             }
-            return match refusal {
-                Ok((sqlstate, message)) => self.refuse_query(sqlstate, &message),
-                Err((sqlstate, message)) => self.fatal(sqlstate, &message).await,
-            };
         }
         for (ticket, started) in tickets {
             self.expect(Expect::Run {
@@ -618,6 +614,13 @@ impl<G: Gate, W: AsyncWrite + Unpin> ClientHalf<G, W> {
         self.expect(Expect::Ready)?;
         self.out.extend_from_slice(&frame.bytes);
         Ok(())
+    }
+
+    /// The statements of a Query allowed before one was refused: none runs.
+    fn not_run(&self, tickets: Vec<(G::Ticket, Instant)>) {
+        for (t, started) in tickets {
+            self.gate.outcome(t, Outcome::NotRun, started.elapsed());
+        }
     }
 
     /// Refuses a whole Query (or function call): the probe goes instead.

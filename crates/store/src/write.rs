@@ -321,6 +321,7 @@ fn commit_group(
                 }
                 continue;
             }
+            // Taken out by `split_reads` above.
             Queued::Read(_) => continue,
         };
         w.tx.prepare_cached("SAVEPOINT job")?.execute([])?;
