@@ -162,16 +162,12 @@ impl<G: Gate, R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Relay<G, R, W> {
                 }
                 out.clear();
             }
+            // The client half's word comes first: a fatal error it queued
+            // must reach the client even when the database has already closed
+            // the connection behind it (both are ready on the same wake, as
+            // the halves share one task).
             tokio::select! {
-                more = self.upstream.fill() => match more {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        return self
-                            .upstream_failed(FrameError::Truncated, &mut queue, out)
-                            .await
-                    }
-                    Err(e) => return self.upstream_failed(e, &mut queue, out).await,
-                },
+                biased;
                 e = self.expect.wake.recv() => {
                     self.expect.drain_into(&mut queue);
                     match e {
@@ -190,6 +186,15 @@ impl<G: Gate, R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Relay<G, R, W> {
                         }
                     }
                 }
+                more = self.upstream.fill() => match more {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return self
+                            .upstream_failed(FrameError::Truncated, &mut queue, out)
+                            .await
+                    }
+                    Err(e) => return self.upstream_failed(e, &mut queue, out).await,
+                },
             }
         }
     }
@@ -442,4 +447,69 @@ pub(crate) fn error_fields(frame: &[u8]) -> (String, String) {
         }
     }
     (code, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use signoff_core::Caller;
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+    use crate::{BoxFuture, Login, Statement, Verdict};
+
+    struct NoGate;
+
+    impl Gate for NoGate {
+        type Ticket = ();
+        fn login<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<Login>, String>> {
+            Box::pin(async { Ok(None) })
+        }
+        fn caller(&self, _: &str, _: &str) -> Result<Caller, String> {
+            Err("no logins here".into())
+        }
+        fn login_failed<'a>(&'a self, _: &'a str, _: String) -> BoxFuture<'a, ()> {
+            Box::pin(async {})
+        }
+        fn check<'a>(&'a self, _: &'a Caller, _: Statement) -> BoxFuture<'a, Verdict<()>> {
+            Box::pin(async { Verdict::Allow(()) })
+        }
+        fn outcome(&self, _: (), _: Outcome, _: Duration) {}
+    }
+
+    /// The client half ends a session (a revoked key) by terminating upstream
+    /// and queuing a fatal error; the database then closes at once. Both are
+    /// ready when the relay next runs, and the client must get signoff's
+    /// error, not "lost the connection to the database".
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_queued_fatal_error_wins_over_the_database_closing() {
+        let (db_side, ours) = tokio::io::duplex(1024);
+        let (client_side, to_client) = tokio::io::duplex(1024);
+        let (expect, incoming) = expectations::<()>();
+        let relay = Relay {
+            gate: Arc::new(NoGate),
+            upstream: FrameReader::new(ours, 1024),
+            client: to_client,
+            expect: incoming,
+            masking: None,
+        }
+        .run();
+        tokio::pin!(relay);
+        // Let the relay park on both the database and the client half.
+        tokio::select! {
+            biased;
+            r = &mut relay => panic!("the relay ended early: {r:?}"),
+            _ = tokio::task::yield_now() => {}
+        }
+        let fatal = crate::session::error_frame("FATAL", "28000", "the key was revoked", None);
+        expect.send(Expect::Fatal(fatal.clone())).unwrap();
+        drop(db_side);
+        let ended = relay.await;
+        assert_eq!(ended, Err("fatal error sent to the client".into()));
+        let mut got = Vec::new();
+        let mut client_side = client_side;
+        client_side.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, fatal.to_vec());
+    }
 }

@@ -235,7 +235,11 @@ async fn run<S, G>(
         expect: expect_rx,
         masking: settings.masking.clone(),
     };
-    let mut relay = tokio::spawn(relay.run());
+    // One task drives both directions: the relay is polled in place rather
+    // than spawned, so a statement's reply never waits for a wake-up on
+    // another worker thread.
+    let relay = relay.run();
+    tokio::pin!(relay);
     let mut half = ClientHalf {
         gate,
         caller,
@@ -248,17 +252,18 @@ async fn run<S, G>(
         skipping: false,
         out: BytesMut::with_capacity(16 * 1024),
     };
-    let ended = tokio::select! {
-        r = half.run(&mut client) => r,
-        r = &mut relay => Err(match r {
-            Ok(Ok(())) => "the database closed the session".into(),
-            Ok(Err(e)) => e,
-            Err(e) => format!("relay task failed: {e}"),
-        }),
+    let (ended, relay_done) = tokio::select! {
+        r = half.run(&mut client) => (r, false),
+        r = &mut relay => (Err(match r {
+            Ok(()) => "the database closed the session".into(),
+            Err(e) => e,
+        }), true),
     };
     // Closing our side of the channel lets the relay settle and end.
     drop(half);
-    let _ = relay.await;
+    if !relay_done {
+        let _ = relay.await;
+    }
     sessions.remove(pid);
     match ended {
         Ok(()) => tracing::info!(%peer, "session ended"),
