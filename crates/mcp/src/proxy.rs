@@ -227,35 +227,48 @@ impl Proxy {
                 .and_then(Value::as_str)
                 .map(str::to_owned),
         };
-        let (pending_tx, pending_rx) = tokio::sync::oneshot::channel();
+        let (pending_tx, mut pending_rx) = tokio::sync::oneshot::channel();
         // URL-mode elicitation (MCP 2025-11-25): a client that declared it is
         // shown the review page while the call is held. The requester can
-        // watch the page; the page never lets them approve.
+        // watch the page; the page never lets them approve. Started only once
+        // the call is held, so an allowed call spawns nothing.
         let elicited = Arc::new(std::sync::Mutex::new(None::<String>));
-        let _elicitor = AbortOnDrop(tokio::spawn(elicit_while_held(
-            context.peer.clone(),
-            pending_rx,
-            elicited.clone(),
-        )));
+        // Lives to the end of the call, as the page may still be open.
+        let mut _elicitor = None;
         let verdict = {
             let check = gate.check(&caller, call, pending_tx);
-            match context.meta.get_progress_token() {
-                None => check.await,
-                Some(token) => {
+            tokio::pin!(check);
+            let held = tokio::select! {
+                verdict = &mut check => Err(verdict),
+                review = &mut pending_rx => Ok(review),
+            };
+            match held {
+                Err(verdict) => verdict,
+                Ok(review) => {
+                    if let Ok(review) = review {
+                        _elicitor = Some(AbortOnDrop(tokio::spawn(elicit_while_held(
+                            context.peer.clone(),
+                            review,
+                            elicited.clone(),
+                        ))));
+                    }
                     // Tell the client the call is alive while a human decides.
-                    let peer = context.peer.clone();
-                    let _ticker = AbortOnDrop(tokio::spawn(async move {
-                        let mut n = 0u32;
-                        loop {
-                            tokio::time::sleep(PROGRESS_EVERY).await;
-                            n += 1;
-                            let mut p = ProgressNotificationParam::new(token.clone(), f64::from(n));
-                            p.message = Some("waiting for approval".into());
-                            if peer.notify_progress(p).await.is_err() {
-                                break;
+                    let _ticker = context.meta.get_progress_token().map(|token| {
+                        let peer = context.peer.clone();
+                        AbortOnDrop(tokio::spawn(async move {
+                            let mut n = 0u32;
+                            loop {
+                                tokio::time::sleep(PROGRESS_EVERY).await;
+                                n += 1;
+                                let mut p =
+                                    ProgressNotificationParam::new(token.clone(), f64::from(n));
+                                p.message = Some("waiting for approval".into());
+                                if peer.notify_progress(p).await.is_err() {
+                                    break;
+                                }
                             }
-                        }
-                    }));
+                        }))
+                    });
                     // INVARIANT: the ticker ends with this future, also when
                     // the client cancels the call.
                     check.await
@@ -328,10 +341,9 @@ pub const ELICITATION_COMPLETE: &str = "notifications/elicitation/complete";
 /// notification.
 async fn elicit_while_held(
     peer: Peer<RoleServer>,
-    pending: tokio::sync::oneshot::Receiver<PendingReview>,
+    review: PendingReview,
     elicited: Arc<std::sync::Mutex<Option<String>>>,
 ) {
-    let Ok(review) = pending.await else { return };
     if !peer
         .supported_elicitation_modes()
         .contains(&ElicitationMode::Url)
