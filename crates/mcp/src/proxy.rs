@@ -12,8 +12,8 @@ use rmcp::model::{
     ContentBlock, CustomNotification, GetPromptRequestParams, GetPromptResponse,
     InitializeRequestParams, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
     ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
-    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
-    ServerConfig, ServerNotification, ServerResult,
+    ProgressToken, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ServerCapabilities, ServerConfig, ServerNotification, ServerResult,
 };
 use rmcp::service::{ElicitationMode, PeerRequestOptions, RequestContext, RunningService};
 use rmcp::{ErrorData as McpError, Peer, RoleClient, RoleServer, ServerHandler};
@@ -238,13 +238,10 @@ impl Proxy {
         let verdict = {
             let check = gate.check(&caller, call, pending_tx);
             tokio::pin!(check);
-            let held = tokio::select! {
-                verdict = &mut check => Err(verdict),
-                review = &mut pending_rx => Ok(review),
-            };
-            match held {
-                Err(verdict) => verdict,
-                Ok(review) => {
+            tokio::select! {
+                verdict = &mut check => verdict,
+                review = &mut pending_rx => {
+                    // Held: a human decides.
                     if let Ok(review) = review {
                         _elicitor = Some(AbortOnDrop(tokio::spawn(elicit_while_held(
                             context.peer.clone(),
@@ -252,23 +249,11 @@ impl Proxy {
                             elicited.clone(),
                         ))));
                     }
-                    // Tell the client the call is alive while a human decides.
-                    let _ticker = context.meta.get_progress_token().map(|token| {
-                        let peer = context.peer.clone();
-                        AbortOnDrop(tokio::spawn(async move {
-                            let mut n = 0u32;
-                            loop {
-                                tokio::time::sleep(PROGRESS_EVERY).await;
-                                n += 1;
-                                let mut p =
-                                    ProgressNotificationParam::new(token.clone(), f64::from(n));
-                                p.message = Some("waiting for approval".into());
-                                if peer.notify_progress(p).await.is_err() {
-                                    break;
-                                }
-                            }
-                        }))
-                    });
+                    // Tell the client the call is alive meanwhile.
+                    let _ticker = context
+                        .meta
+                        .get_progress_token()
+                        .map(|token| tick_progress(context.peer.clone(), token));
                     // INVARIANT: the ticker ends with this future, also when
                     // the client cancels the call.
                     check.await
@@ -329,6 +314,23 @@ impl Proxy {
         };
         serde_json::from_value(masker.mask_json(&value)).unwrap_or_else(|_| withheld())
     }
+}
+
+/// Sends `notifications/progress` under the client's `token` every
+/// `PROGRESS_EVERY` until dropped.
+fn tick_progress(peer: Peer<RoleServer>, token: ProgressToken) -> AbortOnDrop {
+    AbortOnDrop(tokio::spawn(async move {
+        let mut n = 0u32;
+        loop {
+            tokio::time::sleep(PROGRESS_EVERY).await;
+            n += 1;
+            let mut p = ProgressNotificationParam::new(token.clone(), f64::from(n));
+            p.message = Some("waiting for approval".into());
+            if peer.notify_progress(p).await.is_err() {
+                break;
+            }
+        }
+    }))
 }
 
 /// Sent when a held call is decided, so the client can close the page it

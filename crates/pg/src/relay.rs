@@ -451,32 +451,10 @@ pub(crate) fn error_fields(frame: &[u8]) -> (String, String) {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
-    use signoff_core::Caller;
     use tokio::io::AsyncReadExt;
 
     use super::*;
-    use crate::{BoxFuture, Login, Statement, Verdict};
-
-    struct NoGate;
-
-    impl Gate for NoGate {
-        type Ticket = ();
-        fn login<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<Login>, String>> {
-            Box::pin(async { Ok(None) })
-        }
-        fn caller(&self, _: &str, _: &str) -> Result<Caller, String> {
-            Err("no logins here".into())
-        }
-        fn login_failed<'a>(&'a self, _: &'a str, _: String) -> BoxFuture<'a, ()> {
-            Box::pin(async {})
-        }
-        fn check<'a>(&'a self, _: &'a Caller, _: Statement) -> BoxFuture<'a, Verdict<()>> {
-            Box::pin(async { Verdict::Allow(()) })
-        }
-        fn outcome(&self, _: (), _: Outcome, _: Duration) {}
-    }
+    use crate::fuzzing::FuzzGate;
 
     /// The client half ends a session (a revoked key) by terminating upstream
     /// and queuing a fatal error; the database then closes at once. Both are
@@ -488,7 +466,7 @@ mod tests {
         let (client_side, to_client) = tokio::io::duplex(1024);
         let (expect, incoming) = expectations::<()>();
         let relay = Relay {
-            gate: Arc::new(NoGate),
+            gate: Arc::new(FuzzGate),
             upstream: FrameReader::new(ours, 1024),
             client: to_client,
             expect: incoming,
