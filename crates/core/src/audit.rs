@@ -16,16 +16,23 @@ use crate::canonical;
 /// Formats an audit timestamp: UTC, fixed width, so text order is time order.
 pub fn timestamp(t: time::OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        t.year(),
-        t.month() as u8,
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.microsecond()
-    )
+    // Written digit by digit: every audit event takes one, and `format!`
+    // with padding was a visible share of a statement's cost.
+    let mut out = String::with_capacity(27);
+    let mut digits = |n: u32, width: u32, sep: char| {
+        for place in (0..width).rev() {
+            out.push(char::from(b'0' + (n / 10u32.pow(place) % 10) as u8));
+        }
+        out.push(sep);
+    };
+    digits(t.year().clamp(0, 9999) as u32, 4, '-');
+    digits(u32::from(t.month() as u8), 2, '-');
+    digits(u32::from(t.day()), 2, 'T');
+    digits(u32::from(t.hour()), 2, ':');
+    digits(u32::from(t.minute()), 2, ':');
+    digits(u32::from(t.second()), 2, '.');
+    digits(t.microsecond(), 6, 'Z');
+    out
 }
 
 /// The `prev_hash` of the first event.
@@ -271,7 +278,8 @@ pub fn same_batch(a: &AuditEvent, b: &AuditEvent) -> bool {
 /// [`same_batch`] holds pairwise; at least one). The chain then covers each
 /// read through the batch's hash, at the cost of one row for all of them.
 /// Each entry keeps every field of its event except the ones the batch
-/// states once (actor, human, target) and the sealing fields.
+/// states once (actor, human, target), the sealing fields, and its empty
+/// fields (see `entry`).
 pub fn batch_reads(reads: Vec<AuditEvent>) -> AuditEvent {
     let first = reads.first();
     let mut batch = AuditEvent::new(
@@ -293,22 +301,28 @@ pub fn batch_reads(reads: Vec<AuditEvent>) -> AuditEvent {
     batch
 }
 
-/// An event as an entry of `reads.batched`.
+/// An event as an entry of `reads.batched`. Fields without a value are left
+/// out: they are most of an entry, and a reader sees them as null anyway.
 fn entry(e: AuditEvent) -> Value {
+    let mut fields = serde_json::Map::with_capacity(10);
+    let mut put = |k: &str, v: Value| {
+        if !v.is_null() {
+            fields.insert(k.to_owned(), v);
+        }
+    };
     let uuid = |u: Option<Uuid>| u.map_or(Value::Null, |u| Value::String(u.to_string()));
     let text = |t: Option<String>| t.map_or(Value::Null, Value::String);
-    object([
-        ("id", Value::String(e.id.to_string())),
-        ("at", Value::String(e.at)),
-        ("kind", Value::String(e.kind.as_str().to_owned())),
-        ("action_id", uuid(e.action_id)),
-        ("approval_id", uuid(e.approval_id)),
-        ("fingerprint", text(e.fingerprint)),
-        ("reason", text(e.reason)),
-        ("trace_id", text(e.trace_id)),
-        ("payload", e.payload),
-        ("details", e.details),
-    ])
+    put("action_id", uuid(e.action_id));
+    put("approval_id", uuid(e.approval_id));
+    put("at", Value::String(e.at));
+    put("details", e.details);
+    put("fingerprint", text(e.fingerprint));
+    put("id", Value::String(e.id.to_string()));
+    put("kind", Value::String(e.kind.as_str().to_owned()));
+    put("payload", e.payload);
+    put("reason", text(e.reason));
+    put("trace_id", text(e.trace_id));
+    Value::Object(fields)
 }
 
 /// A JSON object of owned values, moved in.
@@ -377,6 +391,31 @@ impl ChainVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_are_fixed_width_utc_with_microseconds() {
+        use time::macros::datetime;
+        for (t, text) in [
+            (
+                datetime!(2026-12-02 18:42:39.732721 UTC),
+                "2026-12-02T18:42:39.732721Z",
+            ),
+            (
+                datetime!(0999-01-09 00:00:00 UTC),
+                "0999-01-09T00:00:00.000000Z",
+            ),
+            (
+                datetime!(2026-07-01 01:02:03.000004 +02:00),
+                "2026-06-30T23:02:03.000004Z",
+            ),
+            (
+                datetime!(9999-12-31 23:59:59.999999999 UTC),
+                "9999-12-31T23:59:59.999999Z",
+            ),
+        ] {
+            assert_eq!(timestamp(t), text);
+        }
+    }
 
     fn chain(n: usize) -> Vec<AuditEvent> {
         let mut prev = GENESIS_HASH.to_owned();

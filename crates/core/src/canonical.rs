@@ -25,18 +25,15 @@ pub fn sha256_hex(value: &Value) -> String {
 pub fn write(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            out.push(b'{');
-            for (i, (key, val)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_str(key, out);
-                out.push(b':');
-                write(val, out);
+            // Most objects are built in key order already; sorting a copy of
+            // the entries only when needed saves an allocation per object.
+            if map.keys().is_sorted_by(|a, b| a.as_bytes() <= b.as_bytes()) {
+                write_entries(map.iter(), out);
+            } else {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+                write_entries(entries.into_iter(), out);
             }
-            out.push(b'}');
         }
         Value::Array(items) => {
             out.push(b'[');
@@ -55,6 +52,19 @@ pub fn write(value: &Value, out: &mut Vec<u8>) {
             let _ = serde_json::to_writer(&mut *out, other);
         }
     }
+}
+
+fn write_entries<'a>(entries: impl Iterator<Item = (&'a String, &'a Value)>, out: &mut Vec<u8>) {
+    out.push(b'{');
+    for (i, (key, val)) in entries.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(key, out);
+        out.push(b':');
+        write(val, out);
+    }
+    out.push(b'}');
 }
 
 /// Appends `s` as a JSON string, escaped as serde_json escapes it.
@@ -77,6 +87,22 @@ mod tests {
     fn sorts_keys_recursively_and_drops_whitespace() {
         let v = json!({"b": 1, "a": {"d": [true, null], "c": "x\"y"}});
         assert_eq!(to_string(&v), r#"{"a":{"c":"x\"y","d":[true,null]},"b":1}"#);
+    }
+
+    #[test]
+    fn sorted_and_unsorted_objects_encode_alike() {
+        let sorted = json!({"a": 1, "ab": {"x": 2, "y": 3}, "b": 4});
+        let mut unsorted = serde_json::Map::new();
+        for (k, v) in [
+            ("b", json!(4)),
+            ("ab", json!({"y": 3, "x": 2})),
+            ("a", json!(1)),
+        ] {
+            unsorted.insert(k.into(), v);
+        }
+        let expected = r#"{"a":1,"ab":{"x":2,"y":3},"b":4}"#;
+        assert_eq!(to_string(&sorted), expected);
+        assert_eq!(to_string(&Value::Object(unsorted)), expected);
     }
 
     #[test]
