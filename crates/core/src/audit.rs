@@ -301,9 +301,14 @@ pub fn batch_reads(reads: Vec<AuditEvent>) -> AuditEvent {
     batch
 }
 
-/// An event as an entry of `reads.batched`. Fields without a value are left
-/// out: they are most of an entry, and a reader sees them as null anyway.
-fn entry(e: AuditEvent) -> Value {
+/// An event as an entry of `reads.batched`. Fields without a value, and
+/// those of its outcome, are left out: they are much of an entry, one of
+/// thousands in a row, and a reader sees them as null anyway.
+fn entry(mut e: AuditEvent) -> Value {
+    if let Some(Value::Object(outcome)) = e.details.get_mut("outcome") {
+        outcome.retain(|_, v| !v.is_null());
+    }
+    // Inserted in key order, so sealing the batch need not sort them.
     let mut fields = serde_json::Map::with_capacity(10);
     let mut put = |k: &str, v: Value| {
         if !v.is_null() {
@@ -414,6 +419,40 @@ mod tests {
             ),
         ] {
             assert_eq!(timestamp(t), text);
+        }
+    }
+
+    #[test]
+    fn batched_reads_leave_out_empty_fields_and_keep_the_rest() {
+        let read = |i: usize| {
+            let mut e = AuditEvent::new(
+                AuditKind::ActionDecided,
+                "agent:bot",
+                "2026-12-02T00:00:00.000000Z".into(),
+            );
+            e.fingerprint = Some(format!("f{i}"));
+            e.payload = json!({ "sql": format!("SELECT {i}") });
+            e.details = json!({
+                "decision": "allow",
+                "outcome": { "succeeded": true, "exit_code": null, "detail": "SELECT 1" },
+            });
+            e
+        };
+        let batch = batch_reads(vec![read(0), read(1)]);
+        let entries = batch.details["reads"].as_array().unwrap();
+        assert_eq!(entries.len(), 2);
+        for (i, e) in entries.iter().enumerate() {
+            let keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
+            assert_eq!(
+                keys,
+                ["at", "details", "fingerprint", "id", "kind", "payload"]
+            );
+            assert_eq!(e["fingerprint"], format!("f{i}"));
+            assert_eq!(e["payload"]["sql"], format!("SELECT {i}"));
+            assert_eq!(
+                e["details"]["outcome"],
+                json!({ "succeeded": true, "detail": "SELECT 1" })
+            );
         }
     }
 

@@ -780,12 +780,6 @@ impl Gateway {
         });
         if let Some(decided) = checked.deferred {
             let mut e = *decided;
-            // One of thousands in a `reads.batched` row: its empty fields
-            // are left out (see `signoff_core::audit::batch_reads`).
-            let mut report = report;
-            if let Value::Object(fields) = &mut report {
-                fields.retain(|_, v| !v.is_null());
-            }
             e.details["outcome"] = report;
             self.inner.store.append_read(e)?;
             return Ok(());
