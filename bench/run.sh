@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every signoff benchmark beside its baseline in one go and prints the ratios.
 #
-#   bench/run.sh            all of them (about 3 minutes)
-#   bench/run.sh decide     one section: decide | audit | wake | api | mask | mcp | pg | slack
+#   bench/run.sh            all of them (about 5 minutes)
+#   bench/run.sh decide     one section: decide | audit | wake | api | mask | mcp | pg | pgcount | slack
 #
 # The mask section compares with Presidio when PRESIDIO_PYTHON names a Python
 # with presidio-analyzer and presidio-anonymizer installed (see bench/mask.py).
@@ -154,12 +154,12 @@ PY
   echo "  audit after the run: $(target/release/signoff audit verify --data-dir "$dir/data")"
 fi
 
-if want pg; then
-  command -v pgbouncer >/dev/null || { apt-get install -y -qq pgbouncer >/dev/null 2>&1 || { echo "install pgbouncer (Debian package) for the pg section"; exit 1; }; }
-  echo "== pg: pgbench -S, 8 clients: direct vs pgbouncer (session mode) vs signoff (every statement classified, decided, audited)"
+# A signoff with one PostgreSQL target and a pgbouncer config, both in front
+# of the test database, in $dir (for the pg and pgcount sections).
+pg_setup() {
+  command -v pgbouncer >/dev/null || { apt-get install -y -qq pgbouncer >/dev/null 2>&1 || { echo "install pgbouncer (Debian package) for the $1 section"; exit 1; }; }
   cargo build -q --release -p signoff
   pg_host=127.0.0.1 pg_port=5432 pg_user=postgres pg_db=test
-  duration=${DURATION:-15}
   dir=$(mktemp -d); chmod 755 "$dir"
   so_port=$(free_port)
   pgb_port=$(free_port)
@@ -184,8 +184,6 @@ listen = "127.0.0.1:$so_port"
 upstream = "postgres://$pg_user@$pg_host:$pg_port/$pg_db"
 TOML
   key=$(target/release/signoff --config "$dir/signoff.toml" keys create --principal agent:bench)
-  SIGNOFF_LOG=warn target/release/signoff --config "$dir/signoff.toml" serve --listen "127.0.0.1:$http_port" 2>"$dir/serve.log" &
-  so_pid=$!
   cat >"$dir/pgbouncer.ini" <<INI
 [databases]
 $pg_db = host=$pg_host port=$pg_port user=$pg_user dbname=$pg_db
@@ -202,6 +200,17 @@ pidfile = $dir/pgbouncer.pid
 INI
   echo "\"$pg_user\" \"\"" >"$dir/users.txt"
   chown -R postgres "$dir" 2>/dev/null || true
+  direct_dsn="host=$pg_host port=$pg_port user=$pg_user dbname=$pg_db"
+  bouncer_dsn="host=127.0.0.1 port=$pgb_port user=$pg_user dbname=$pg_db"
+  signoff_dsn="host=127.0.0.1 port=$so_port user=agent:bench dbname=$pg_db sslmode=disable"
+}
+
+if want pg; then
+  echo "== pg: pgbench -S, 8 clients: direct vs pgbouncer (session mode) vs signoff (every statement classified, decided, audited)"
+  pg_setup pg
+  duration=${DURATION:-15}
+  SIGNOFF_LOG=warn target/release/signoff --config "$dir/signoff.toml" serve --listen "127.0.0.1:$http_port" 2>"$dir/serve.log" &
+  so_pid=$!
   if [ "$(id -u)" = 0 ]; then pgbouncer -d -u postgres "$dir/pgbouncer.ini"; else pgbouncer -d "$dir/pgbouncer.ini"; fi
   trap 'kill $so_pid 2>/dev/null || true; kill "$(cat "$dir/pgbouncer.pid" 2>/dev/null)" 2>/dev/null || true' EXIT
   for _ in $(seq 100); do grep -q "Ctrl-C" "$dir/serve.log" 2>/dev/null && break; sleep 0.1; done
@@ -219,9 +228,9 @@ INI
   }
   bouncer_pid=$(cat "$dir/pgbouncer.pid")
   for mode in simple extended; do
-    read -r direct _ <<<"$(tps $mode "host=$pg_host port=$pg_port user=$pg_user dbname=$pg_db")"
-    read -r bouncer bcpu <<<"$(tps $mode "host=127.0.0.1 port=$pgb_port user=$pg_user dbname=$pg_db" "$bouncer_pid")"
-    read -r signoff scpu <<<"$(PGPASSWORD="$key" tps $mode "host=127.0.0.1 port=$so_port user=agent:bench dbname=$pg_db sslmode=disable" "$so_pid")"
+    read -r direct _ <<<"$(tps $mode "$direct_dsn")"
+    read -r bouncer bcpu <<<"$(tps $mode "$bouncer_dsn" "$bouncer_pid")"
+    read -r signoff scpu <<<"$(PGPASSWORD="$key" tps $mode "$signoff_dsn" "$so_pid")"
     echo "$mode $direct $bouncer $signoff $bcpu $scpu" >>bench/out/pg.txt
     python3 -c "d,b,s=$direct,$bouncer,$signoff; print(f'  -M {\"$mode\":<8}: direct {d} tps | pgbouncer {b} tps ({b/d:.2f}x, $bcpu µs CPU/txn) | signoff {s} tps ({s/d:.2f}x, $scpu µs CPU/txn) | signoff/pgbouncer {s/b:.2f}x')"
   done
@@ -229,6 +238,50 @@ INI
   decided=$(sqlite3 "$dir/data/signoff.db" "SELECT (SELECT count(*) FROM audit WHERE kind = 'action.decided') + (SELECT COALESCE(SUM(json_extract(details, '\$.count')), 0) FROM audit WHERE kind = 'reads.batched')" 2>/dev/null || echo "?")
   rows=$(sqlite3 "$dir/data/signoff.db" "SELECT count(*) FROM audit" 2>/dev/null || echo "?")
   echo "  audit after the run: $decided statements decided, in $rows rows; $(target/release/signoff audit verify --data-dir "$dir/data")"
+fi
+
+if want pgcount; then
+  # Instructions, not seconds: callgrind counts the same for the same binary
+  # and inputs however busy the machine is, so small changes show.
+  command -v valgrind >/dev/null || { echo "install valgrind for the pgcount section"; exit 1; }
+  echo "== pgcount: signoff's user-space instructions per pgbench -S statement (callgrind; compare two commits with it)"
+  pg_setup pgcount
+  per_client=${PGCOUNT_TXNS:-500}
+  # Runs "$@" under callgrind until $3 succeeds, counts 4 x $per_client
+  # transactions of mode $2 after a warm-up, prints instructions per transaction
+  # and those outside software SHA-256 (valgrind hides SHA-NI from sha2, which
+  # then hashes in software, ~10x the instructions of the real run).
+  count() {
+    local dsn=$1 mode=$2 ready=$3; shift 3
+    rm -f "$dir"/cg.*
+    valgrind --tool=callgrind --callgrind-out-file="$dir/cg.%p" "$@" 2>"$dir/cg.log" &
+    local pid=$!
+    for _ in $(seq 600); do eval "$ready" >/dev/null 2>&1 && break; sleep 0.2; done
+    pgbench -n -S -c 1 -j 1 -t 50 -M "$mode" "$dsn" >/dev/null 2>&1
+    sleep 2
+    timeout 60 callgrind_control --zero $pid >/dev/null 2>&1
+    pgbench -n -S -c 4 -j 1 -t "$per_client" -M "$mode" "$dsn" >/dev/null 2>&1
+    sleep 3   # the last group commit
+    timeout 60 callgrind_control --dump $pid >/dev/null 2>&1
+    sleep 1
+    kill -INT $pid 2>/dev/null; sleep 1; kill $pid 2>/dev/null; wait $pid 2>/dev/null || true
+    local file; file=$(ls -t "$dir"/cg.*.1 | head -1)
+    callgrind_annotate --inclusive=yes --threshold=100 "$file" 2>/dev/null | python3 -c "
+import re, sys
+total = sha = 0
+for line in sys.stdin:
+    m = re.match(r'\s*([\d,]+) \(', line)
+    if not m: continue
+    n = int(m[1].replace(',', ''))
+    if 'PROGRAM TOTALS' in line: total = n
+    elif 'sha2::sha256::soft::compress [' in line and not sha: sha = n
+t = 4 * $per_client
+print(round(total / t), round((total - sha) / t))"
+  }
+  for mode in simple extended; do
+    read -r signoff nosha <<<"$(PGPASSWORD="$key" SIGNOFF_LOG=warn count "$signoff_dsn" $mode "grep -q Ctrl-C $dir/cg.log" target/release/signoff --config "$dir/signoff.toml" serve --listen "127.0.0.1:$http_port")"
+    echo "  -M $mode: signoff $signoff instructions per statement, $nosha without software SHA-256"
+  done
 fi
 
 if want slack; then

@@ -182,8 +182,16 @@ impl Payload {
 
     /// The payload body alone, as JSON (without the kind tag).
     pub fn body_json(&self) -> Value {
-        let tagged = serde_json::to_value(self).unwrap_or(Value::Null);
-        tagged.get("payload").cloned().unwrap_or(Value::Null)
+        // Each body on its own: serializing the tagged enum and taking its
+        // `payload` out copied every body twice.
+        let body = match self {
+            Payload::Sql(p) => serde_json::to_value(p),
+            Payload::Exec(p) => serde_json::to_value(p),
+            Payload::Http(p) => serde_json::to_value(p),
+            Payload::McpTool(p) => serde_json::to_value(p),
+            Payload::Custom(p) => serde_json::to_value(p),
+        };
+        body.unwrap_or(Value::Null)
     }
 }
 
@@ -274,6 +282,41 @@ impl Action {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn body_json_is_the_tagged_forms_payload() {
+        let payloads = [
+            Payload::Sql(SqlPayload {
+                sql: "SELECT $1".into(),
+                params: vec![json!("x"), Value::Null],
+            }),
+            Payload::Exec(ExecPayload::Argv {
+                argv: vec!["ls".into(), "-l".into()],
+            }),
+            Payload::Exec(ExecPayload::Shell {
+                command: "sh -c 'kubectl delete ns x'".into(),
+            }),
+            Payload::Http(HttpPayload {
+                method: "DELETE".into(),
+                path: "/v1/x".into(),
+                body: Some("{}".into()),
+            }),
+            Payload::McpTool(McpPayload {
+                server: "github".into(),
+                tool: "delete_repo".into(),
+                arguments: json!({ "repo": "x" }),
+            }),
+            Payload::Custom(CustomPayload {
+                operation: "refund".into(),
+                resource: None,
+                attributes: Value::Null,
+            }),
+        ];
+        for p in payloads {
+            let tagged = serde_json::to_value(&p).unwrap();
+            assert_eq!(p.body_json(), tagged["payload"], "{p:?}");
+        }
+    }
 
     fn delete_all() -> Action {
         Action {

@@ -266,6 +266,21 @@ impl AuditEvent {
         self.hash = self.hash_with(&payload, &details);
         (payload, details)
     }
+
+    /// [`AuditEvent::seal_texts`] for an event whose details are given as
+    /// canonical text (see [`render_batch`]); its own `details` is ignored.
+    pub fn seal_rendered(
+        &mut self,
+        seq: i64,
+        prev_hash: &str,
+        details: String,
+    ) -> (String, String) {
+        self.seq = seq;
+        self.prev_hash = prev_hash.to_owned();
+        let payload = self.payload_text();
+        self.hash = self.hash_with(&payload, &details);
+        (payload, details)
+    }
 }
 
 /// Whether two events may share one `reads.batched` event: same caller,
@@ -301,13 +316,104 @@ pub fn batch_reads(reads: Vec<AuditEvent>) -> AuditEvent {
     batch
 }
 
+/// [`batch_reads`] as the store writes it: the batch event with `details`
+/// left null, and the canonical text of the details it would have, written
+/// straight from the reads without building them as JSON values first (the
+/// test `rendered_batch_is_the_batch_form` holds the two equal).
+pub fn render_batch(mut reads: Vec<AuditEvent>) -> (AuditEvent, String) {
+    use canonical::write_str;
+    let first = reads.first();
+    let mut batch = AuditEvent::new(
+        AuditKind::ReadsBatched,
+        first.map(|e| e.actor.clone()).unwrap_or_default(),
+        first.map(|e| e.at.clone()).unwrap_or_default(),
+    );
+    batch.on_behalf_of = first.and_then(|e| e.on_behalf_of.clone());
+    batch.target = first.and_then(|e| e.target.clone());
+    let mut out = Vec::with_capacity(64 + reads.len() * 512);
+    out.extend_from_slice(b"{\"count\":");
+    out.extend_from_slice(reads.len().to_string().as_bytes());
+    out.extend_from_slice(b",\"reads\":[");
+    for (i, e) in reads.iter_mut().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        drop_empty_outcome_fields(e);
+        write_entry(e, &mut out);
+    }
+    out.extend_from_slice(b"],\"until\":");
+    match reads.last() {
+        Some(e) => write_str(&e.at, &mut out),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b'}');
+    (batch, canonical::into_string(out))
+}
+
+fn drop_empty_outcome_fields(e: &mut AuditEvent) {
+    if let Some(Value::Object(outcome)) = e.details.get_mut("outcome") {
+        outcome.retain(|_, v| !v.is_null());
+    }
+}
+
+/// The canonical text of `entry(e)`: keys in byte order, empty fields left out.
+fn write_entry(e: &AuditEvent, out: &mut Vec<u8>) {
+    let mut w = EntryWriter { out, first: true };
+    w.uuid("action_id", e.action_id);
+    w.uuid("approval_id", e.approval_id);
+    w.text("at", Some(&e.at));
+    w.value("details", &e.details);
+    w.text("fingerprint", e.fingerprint.as_deref());
+    w.uuid("id", Some(e.id));
+    w.text("kind", Some(e.kind.as_str()));
+    w.value("payload", &e.payload);
+    w.text("reason", e.reason.as_deref());
+    w.text("trace_id", e.trace_id.as_deref());
+    w.out.push(b'}');
+}
+
+struct EntryWriter<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl EntryWriter<'_> {
+    fn key(&mut self, k: &str) {
+        self.out.push(if self.first { b'{' } else { b',' });
+        self.first = false;
+        canonical::write_str(k, self.out);
+        self.out.push(b':');
+    }
+
+    fn text(&mut self, k: &str, t: Option<&str>) {
+        if let Some(t) = t {
+            self.key(k);
+            canonical::write_str(t, self.out);
+        }
+    }
+
+    fn uuid(&mut self, k: &str, u: Option<Uuid>) {
+        if let Some(u) = u {
+            self.text(
+                k,
+                Some(u.hyphenated().encode_lower(&mut Uuid::encode_buffer())),
+            );
+        }
+    }
+
+    fn value(&mut self, k: &str, v: &Value) {
+        if !v.is_null() {
+            self.key(k);
+            canonical::write(v, self.out);
+        }
+    }
+}
+
 /// An event as an entry of `reads.batched`. Fields without a value, and
 /// those of its outcome, are left out: they are much of an entry, one of
 /// thousands in a row, and a reader sees them as null anyway.
 fn entry(mut e: AuditEvent) -> Value {
-    if let Some(Value::Object(outcome)) = e.details.get_mut("outcome") {
-        outcome.retain(|_, v| !v.is_null());
-    }
+    drop_empty_outcome_fields(&mut e);
     // Inserted in key order, so sealing the batch need not sort them.
     let mut fields = serde_json::Map::with_capacity(10);
     let mut put = |k: &str, v: Value| {
@@ -453,6 +559,68 @@ mod tests {
                 e["details"]["outcome"],
                 json!({ "succeeded": true, "detail": "SELECT 1" })
             );
+        }
+    }
+
+    /// The store writes batches from `render_batch`; readers and `verify`
+    /// see them as `batch_reads` documents them. The two must be the same bytes.
+    #[test]
+    fn rendered_batch_is_the_batch_form() {
+        let read = |i: usize| {
+            let mut e = AuditEvent::new(
+                AuditKind::ActionDecided,
+                "agent:bot",
+                format!("2026-12-02T00:00:0{i}.000000Z"),
+            );
+            e.on_behalf_of = Some("rita".into());
+            e.target = Some("db".into());
+            match i % 4 {
+                0 => {
+                    e.action_id = Some(Uuid::now_v7());
+                    e.fingerprint = Some(format!("f{i}"));
+                    e.payload = json!({ "sql": "SELECT 'é\"\\\n\u{1}'", "params": ["x", null] });
+                    // Keys out of order, nested, with an empty outcome field.
+                    e.details = json!({
+                        "summary": "SELECT on t",
+                        "decision": { "policies": ["reads-allowed"], "decision": "allow" },
+                        "outcome": { "succeeded": true, "exit_code": null, "detail": "SELECT 1" },
+                        "effects": ["read"],
+                        "kind": "sql",
+                    });
+                }
+                1 => {
+                    e.approval_id = Some(Uuid::now_v7());
+                    e.reason = Some("ticket \u{2028} 42".into());
+                    e.trace_id = Some("00-abc-01".into());
+                }
+                2 => e.details = json!({ "outcome": null, "n": 1.5 }),
+                _ => e.payload = json!([1, { "b": 2, "a": [true, false] }]),
+            }
+            e
+        };
+        for n in [2, 3, 5] {
+            let reads: Vec<AuditEvent> = (0..n).map(read).collect();
+            let mut documented = batch_reads(reads.clone());
+            let (mut rendered, text) = render_batch(reads);
+            assert_eq!(text, canonical::to_string(&documented.details), "{n} reads");
+            assert_eq!(
+                (
+                    &rendered.actor,
+                    &rendered.on_behalf_of,
+                    &rendered.target,
+                    &rendered.at
+                ),
+                (
+                    &documented.actor,
+                    &documented.on_behalf_of,
+                    &documented.target,
+                    &documented.at
+                )
+            );
+            rendered.id = documented.id;
+            documented.seal(7, "prev");
+            rendered.seal_rendered(7, "prev", text);
+            assert_eq!(rendered.hash, documented.hash);
         }
     }
 

@@ -69,6 +69,15 @@ fn write_entries<'a>(entries: impl Iterator<Item = (&'a String, &'a Value)>, out
 
 /// Appends `s` as a JSON string, escaped as serde_json escapes it.
 pub fn write_str(s: &str, out: &mut Vec<u8>) {
+    // Most strings need no escape (serde_json escapes only `"`, `\` and
+    // control characters), and copying them whole is several times faster.
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // INVARIANT: writing JSON to a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
 }
@@ -82,6 +91,32 @@ pub fn into_string(bytes: Vec<u8>) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let mut cases: Vec<String> = (0u8..0x80).map(|b| format!("a{}b", b as char)).collect();
+        cases.extend(
+            [
+                "",
+                "plain",
+                "é ü 中文 🙂",
+                "\u{2028}\u{2029}",
+                "\u{7f}",
+                "\"\\\n",
+                "ends with \\",
+            ]
+            .map(String::from),
+        );
+        for s in cases {
+            let mut out = Vec::new();
+            write_str(&s, &mut out);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(&s).unwrap(),
+                "{s:?}"
+            );
+        }
+    }
 
     #[test]
     fn sorts_keys_recursively_and_drops_whitespace() {

@@ -242,7 +242,7 @@ impl Gateway {
     }
 
     fn masked_text(&self, text: &str) -> String {
-        match self.inner.masker.mask(&Value::String(text.to_owned())) {
+        match self.inner.masker.mask_owned(Value::String(text.to_owned())) {
             Value::String(s) => s,
             _ => "[withheld: masking unavailable]".into(),
         }
@@ -251,15 +251,14 @@ impl Gateway {
     /// The payload as the audit log keeps it: masked unless the target turns
     /// audit masking off (an unknown target is masked).
     fn audited(&self, action: &Action) -> Value {
-        self.audited_body(action, action.payload.body_json())
+        self.audit_form(self.audit_masked(action), action.payload.body_json())
     }
 
-    /// [`Gateway::audited`] given the payload's `body_json`.
-    fn audited_body(&self, action: &Action, body: Value) -> Value {
-        if self.audit_masked(action) {
-            self.inner.masker.mask(&body)
-        } else {
-            body
+    /// A payload's `body_json` as the audit log keeps it.
+    fn audit_form(&self, audit_masked: bool, body: Value) -> Value {
+        match audit_masked {
+            true => self.inner.masker.mask_owned(body),
+            false => body,
         }
     }
 
@@ -340,6 +339,7 @@ impl Gateway {
         let body = action.payload.body_json();
         let fingerprint = action.fingerprint_with_body(&body);
         let action_id = Uuid::now_v7();
+        let audit_masked = self.audit_masked(&action);
 
         let mut decided = event_with(
             AuditKind::ActionDecided,
@@ -347,16 +347,20 @@ impl Gateway {
             &action,
             Some(action_id),
             at,
-            self.audited_body(&action, body),
+            self.audit_form(audit_masked, body),
         );
         decided.fingerprint = Some(fingerprint.0.clone());
         decided.reason = (!reason.is_empty()).then(|| reason.clone());
         decided.trace_id = req.trace_id.clone();
+        // Keys in byte order, so the canonical encoding need not sort them.
         decided.details = json!({
-            "kind": action.kind().as_str(),
             "decision": eval.decision,
             "effects": eval.classification.effects,
-            "summary": if self.audit_masked(&action) { self.masked_text(&eval.classification.summary) } else { eval.classification.summary.clone() },
+            "kind": action.kind().as_str(),
+            "summary": match audit_masked {
+                true => self.masked_text(&eval.classification.summary),
+                false => eval.classification.summary.clone(),
+            },
         });
 
         let deferred;
@@ -388,7 +392,7 @@ impl Gateway {
                 deferred = None;
                 // INVARIANT: reviewers only ever see masked payloads, whatever
                 // the target's audit setting.
-                let for_reviewers = match self.audit_masked(&action) {
+                let for_reviewers = match audit_masked {
                     true => decided.payload.clone(),
                     false => self.masked(&action.payload),
                 };
@@ -772,11 +776,12 @@ impl Gateway {
         checked: CheckOutcome,
         outcome: ExecutionOutcome,
     ) -> Result<(), GatewayError> {
+        // Keys in byte order, so the canonical encoding need not sort them.
         let report = json!({
-            "succeeded": outcome.succeeded,
-            "exit_code": outcome.exit_code,
-            "duration_ms": outcome.duration_ms,
             "detail": outcome.detail,
+            "duration_ms": outcome.duration_ms,
+            "exit_code": outcome.exit_code,
+            "succeeded": outcome.succeeded,
         });
         if let Some(decided) = checked.deferred {
             let mut e = *decided;

@@ -6,11 +6,20 @@ use serde_json::Value;
 
 pub trait Masker: Send + Sync {
     fn mask(&self, payload: &Value) -> Value;
+
+    /// [`Masker::mask`] of a payload the caller no longer needs.
+    fn mask_owned(&self, payload: Value) -> Value {
+        self.mask(&payload)
+    }
 }
 
 impl Masker for signoff_mask::Masker {
     fn mask(&self, payload: &Value) -> Value {
         self.mask_json(payload)
+    }
+
+    fn mask_owned(&self, payload: Value) -> Value {
+        self.mask_json_owned(payload)
     }
 }
 

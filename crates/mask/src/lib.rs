@@ -516,6 +516,45 @@ impl Masker {
         self.mask_json_counting(value, None)
     }
 
+    /// [`Masker::mask_json`] on a value the caller gives up: masked in
+    /// place, so only the values that change are copied.
+    pub fn mask_json_owned(&self, mut value: Value) -> Value {
+        self.mask_in_place(&mut value);
+        value
+    }
+
+    fn mask_in_place(&self, value: &mut Value) {
+        match value {
+            Value::String(s) => {
+                if let Cow::Owned(masked) = self.mask_counting(s, None) {
+                    *s = masked;
+                }
+            }
+            Value::Number(n) => {
+                if let Cow::Owned(masked) = self.mask_counting(&n.to_string(), None) {
+                    *value = Value::String(masked);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.mask_in_place(v)),
+            Value::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    if secret_key(k) && !v.is_null() && !v.is_object() && !v.is_array() {
+                        let mut out = String::new();
+                        self.replace(
+                            &Detector::SecretAssignment.name().to_uppercase(),
+                            &v.to_string(),
+                            &mut out,
+                        );
+                        *v = Value::String(out);
+                    } else {
+                        self.mask_in_place(v);
+                    }
+                }
+            }
+            Value::Null | Value::Bool(_) => {}
+        }
+    }
+
     pub fn mask_json_counting(&self, value: &Value, mut report: Option<&mut Report>) -> Value {
         match value {
             Value::String(s) => Value::String(self.mask_counting(s, report).into_owned()),

@@ -185,6 +185,27 @@ fn json_mode_keeps_valid_json_and_masks_secret_keys() {
 }
 
 #[test]
+fn masking_in_place_is_masking_a_copy() {
+    let m = masker();
+    let docs = [
+        json!({
+            "sql": "SELECT * FROM users WHERE email = 'alice@example.com'",
+            "card": 4111111111111111u64,
+            "count": 42,
+            "auth": { "api_key": "zzzz", "password": 12345678, "token": { "inner": "a@b.io" } },
+            "list": ["10.0.0.1", null, true, [1.5, "sk-ant-api03-abcdefghijklmnopqrstu"]]
+        }),
+        json!("plain text with no secrets"),
+        json!(4111111111111111u64),
+        json!([]),
+        Value::Null,
+    ];
+    for doc in docs {
+        assert_eq!(m.mask_json_owned(doc.clone()), m.mask_json(&doc), "{doc}");
+    }
+}
+
+#[test]
 fn reports_count_per_detector() {
     let m = masker();
     let mut report = Report::new();

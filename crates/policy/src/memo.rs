@@ -11,7 +11,6 @@
 //! classification completely (see `PolicyEngine::decide_memoized`).
 
 use std::collections::HashMap;
-use std::fmt::Write;
 use std::sync::RwLock;
 
 use signoff_core::Decision;
@@ -32,6 +31,8 @@ pub(crate) struct Memo {
 pub(crate) fn key(req: &DecisionRequest<'_>, classification_key: &str) -> String {
     let mut k = String::with_capacity(64 + classification_key.len() + req.reason.len());
     let principal = req.principal.to_string();
+    // Pushed piece by piece: `write!` was half the cost of a memo hit.
+    let mut len = itoa::Buffer::new();
     for part in [
         principal.as_str(),
         req.kind.as_str(),
@@ -40,7 +41,10 @@ pub(crate) fn key(req: &DecisionRequest<'_>, classification_key: &str) -> String
         req.reason,
         classification_key,
     ] {
-        let _ = write!(k, "{}:{part};", part.len());
+        k.push_str(len.format(part.len()));
+        k.push(':');
+        k.push_str(part);
+        k.push(';');
     }
     k
 }

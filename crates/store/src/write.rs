@@ -4,7 +4,7 @@ use std::sync::mpsc;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use signoff_core::approval::rfc3339;
-use signoff_core::audit::{batch_reads, same_batch, timestamp};
+use signoff_core::audit::{render_batch, same_batch, timestamp};
 use signoff_core::{ApprovalRequest, AuditEvent, Principal, GENESIS_HASH};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -33,6 +33,27 @@ impl Tx<'_> {
     pub fn append(&mut self, mut event: AuditEvent) -> Result<AuditEvent, StoreError> {
         let seq = self.head.0 + 1;
         let (payload, details) = event.seal_texts(seq, &self.head.1);
+        self.insert(&event, payload, details)?;
+        Ok(event)
+    }
+
+    /// Appends a `reads.batched` event from [`render_batch`]'s parts.
+    fn append_rendered(
+        &mut self,
+        mut event: AuditEvent,
+        details: String,
+    ) -> Result<(), StoreError> {
+        let seq = self.head.0 + 1;
+        let (payload, details) = event.seal_rendered(seq, &self.head.1, details);
+        self.insert(&event, payload, details)
+    }
+
+    fn insert(
+        &mut self,
+        event: &AuditEvent,
+        payload: String,
+        details: String,
+    ) -> Result<(), StoreError> {
         self.tx
             .prepare_cached(
                 "INSERT INTO audit (seq, id, at, kind, actor, on_behalf_of, target, action_id, approval_id, \
@@ -57,8 +78,8 @@ impl Tx<'_> {
                 event.prev_hash,
                 event.hash,
             ])?;
-        self.head = (seq, event.hash.clone());
-        Ok(event)
+        self.head = (event.seq, event.hash.clone());
+        Ok(())
     }
 
     /// Inserts or replaces an approval request.
@@ -304,11 +325,14 @@ fn commit_group(
     let (reads, batch) = split_reads(batch);
     for group in reads {
         // A lone read stays a plain event.
-        let event = match <[AuditEvent; 1]>::try_from(group) {
-            Ok([one]) => one,
-            Err(group) => batch_reads(group),
+        let appended = match <[AuditEvent; 1]>::try_from(group) {
+            Ok([one]) => w.append(one).map(drop),
+            Err(group) => {
+                let (event, details) = render_batch(group);
+                w.append_rendered(event, details)
+            }
         };
-        if let Err(e) = w.append(event) {
+        if let Err(e) = appended {
             tracing::error!(error = %e, "queued audit events could not be written");
         }
     }
