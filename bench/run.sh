@@ -93,7 +93,7 @@ if want mcp; then
   echo "== mcp: allowed tools/call round trip, direct to the upstream vs through signoff"
   cargo build -q --release -p signoff --bin signoff --example mcp_upstream
   cargo bench -q -p signoff-mcp --bench roundtrip --no-run 2>/dev/null
-  bench_bin=$(ls -t target/release/deps/roundtrip-* | grep -v '\.d$' | head -1)
+  bench_bin=$(ls -t $(find target/release/deps -maxdepth 1 -name 'roundtrip-*' -type f -executable) | head -1)
   dir=$(mktemp -d)
   up_port=$(free_port)
   so_port=$(free_port)
