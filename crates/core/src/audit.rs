@@ -358,6 +358,8 @@ fn drop_empty_outcome_fields(e: &mut AuditEvent) {
 
 /// The canonical text of `entry(e)`: keys in byte order, empty fields left out.
 fn write_entry(e: &AuditEvent, out: &mut Vec<u8>) {
+    // INVARIANT: `at`, `id` and `kind` are always written, so the opening
+    // brace always is.
     let mut w = EntryWriter { out, first: true };
     w.uuid("action_id", e.action_id);
     w.uuid("approval_id", e.approval_id);
