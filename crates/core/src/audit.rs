@@ -260,11 +260,8 @@ impl AuditEvent {
     /// [`AuditEvent::seal`], returning the canonical texts of `payload` and
     /// `details` the hash was computed over, for the store to keep.
     pub fn seal_texts(&mut self, seq: i64, prev_hash: &str) -> (String, String) {
-        self.seq = seq;
-        self.prev_hash = prev_hash.to_owned();
-        let (payload, details) = (self.payload_text(), self.details_text());
-        self.hash = self.hash_with(&payload, &details);
-        (payload, details)
+        let details = self.details_text();
+        self.seal_rendered(seq, prev_hash, details)
     }
 
     /// [`AuditEvent::seal_texts`] for an event whose details are given as
@@ -296,14 +293,7 @@ pub fn same_batch(a: &AuditEvent, b: &AuditEvent) -> bool {
 /// states once (actor, human, target), the sealing fields, and its empty
 /// fields (see `entry`).
 pub fn batch_reads(reads: Vec<AuditEvent>) -> AuditEvent {
-    let first = reads.first();
-    let mut batch = AuditEvent::new(
-        AuditKind::ReadsBatched,
-        first.map(|e| e.actor.clone()).unwrap_or_default(),
-        first.map(|e| e.at.clone()).unwrap_or_default(),
-    );
-    batch.on_behalf_of = first.and_then(|e| e.on_behalf_of.clone());
-    batch.target = first.and_then(|e| e.target.clone());
+    let mut batch = batch_event(&reads);
     let until = reads.last().map(|e| e.at.clone());
     // Built by moving each event's values in: a deep copy through `json!`
     // was most of the writer's time per read.
@@ -322,14 +312,7 @@ pub fn batch_reads(reads: Vec<AuditEvent>) -> AuditEvent {
 /// test `rendered_batch_is_the_batch_form` holds the two equal).
 pub fn render_batch(mut reads: Vec<AuditEvent>) -> (AuditEvent, String) {
     use canonical::write_str;
-    let first = reads.first();
-    let mut batch = AuditEvent::new(
-        AuditKind::ReadsBatched,
-        first.map(|e| e.actor.clone()).unwrap_or_default(),
-        first.map(|e| e.at.clone()).unwrap_or_default(),
-    );
-    batch.on_behalf_of = first.and_then(|e| e.on_behalf_of.clone());
-    batch.target = first.and_then(|e| e.target.clone());
+    let batch = batch_event(&reads);
     let mut out = Vec::with_capacity(64 + reads.len() * 512);
     out.extend_from_slice(b"{\"count\":");
     out.extend_from_slice(reads.len().to_string().as_bytes());
@@ -348,6 +331,20 @@ pub fn render_batch(mut reads: Vec<AuditEvent>) -> (AuditEvent, String) {
     }
     out.push(b'}');
     (batch, canonical::into_string(out))
+}
+
+/// The batch event for `reads`, without its details: it states once what
+/// every read shares (actor, human, target) and starts when the first did.
+fn batch_event(reads: &[AuditEvent]) -> AuditEvent {
+    let first = reads.first();
+    let mut batch = AuditEvent::new(
+        AuditKind::ReadsBatched,
+        first.map(|e| e.actor.clone()).unwrap_or_default(),
+        first.map(|e| e.at.clone()).unwrap_or_default(),
+    );
+    batch.on_behalf_of = first.and_then(|e| e.on_behalf_of.clone());
+    batch.target = first.and_then(|e| e.target.clone());
+    batch
 }
 
 fn drop_empty_outcome_fields(e: &mut AuditEvent) {

@@ -513,32 +513,44 @@ impl Masker {
     /// Masks a JSON document's values, keeping it valid JSON. Values under keys
     /// that name a secret (`password`, `token`, …) are masked whole.
     pub fn mask_json(&self, value: &Value) -> Value {
-        self.mask_json_counting(value, None)
+        self.mask_json_owned(value.clone())
     }
 
     /// [`Masker::mask_json`] on a value the caller gives up: masked in
     /// place, so only the values that change are copied.
-    pub fn mask_json_owned(&self, mut value: Value) -> Value {
-        self.mask_in_place(&mut value);
+    pub fn mask_json_owned(&self, value: Value) -> Value {
+        self.mask_json_counting(value, None)
+    }
+
+    /// [`Masker::mask_json_owned`], counting what each detector found.
+    pub fn mask_json_counting(&self, mut value: Value, report: Option<&mut Report>) -> Value {
+        self.mask_in_place(&mut value, report);
         value
     }
 
-    fn mask_in_place(&self, value: &mut Value) {
+    fn mask_in_place(&self, value: &mut Value, mut report: Option<&mut Report>) {
         match value {
             Value::String(s) => {
-                if let Cow::Owned(masked) = self.mask_counting(s, None) {
+                if let Cow::Owned(masked) = self.mask_counting(s, report) {
                     *s = masked;
                 }
             }
             Value::Number(n) => {
-                if let Cow::Owned(masked) = self.mask_counting(&n.to_string(), None) {
+                if let Cow::Owned(masked) = self.mask_counting(&n.to_string(), report) {
                     *value = Value::String(masked);
                 }
             }
-            Value::Array(items) => items.iter_mut().for_each(|v| self.mask_in_place(v)),
+            Value::Array(items) => {
+                for v in items {
+                    self.mask_in_place(v, report.as_deref_mut());
+                }
+            }
             Value::Object(map) => {
                 for (k, v) in map.iter_mut() {
                     if secret_key(k) && !v.is_null() && !v.is_object() && !v.is_array() {
+                        if let Some(r) = report.as_deref_mut() {
+                            *r.entry(Detector::SecretAssignment.to_string()).or_default() += 1;
+                        }
                         let mut out = String::new();
                         self.replace(
                             &Detector::SecretAssignment.name().to_uppercase(),
@@ -547,54 +559,11 @@ impl Masker {
                         );
                         *v = Value::String(out);
                     } else {
-                        self.mask_in_place(v);
+                        self.mask_in_place(v, report.as_deref_mut());
                     }
                 }
             }
             Value::Null | Value::Bool(_) => {}
-        }
-    }
-
-    pub fn mask_json_counting(&self, value: &Value, mut report: Option<&mut Report>) -> Value {
-        match value {
-            Value::String(s) => Value::String(self.mask_counting(s, report).into_owned()),
-            Value::Number(n) => {
-                let text = n.to_string();
-                match self.mask_counting(&text, report) {
-                    Cow::Borrowed(_) => value.clone(),
-                    Cow::Owned(masked) => Value::String(masked),
-                }
-            }
-            Value::Array(items) => Value::Array(
-                items
-                    .iter()
-                    .map(|v| self.mask_json_counting(v, report.as_deref_mut()))
-                    .collect(),
-            ),
-            Value::Object(map) => Value::Object(
-                map.iter()
-                    .map(|(k, v)| {
-                        let masked =
-                            if secret_key(k) && !v.is_null() && !v.is_object() && !v.is_array() {
-                                if let Some(r) = report.as_deref_mut() {
-                                    *r.entry(Detector::SecretAssignment.to_string())
-                                        .or_default() += 1;
-                                }
-                                let mut out = String::new();
-                                self.replace(
-                                    &Detector::SecretAssignment.name().to_uppercase(),
-                                    &v.to_string(),
-                                    &mut out,
-                                );
-                                Value::String(out)
-                            } else {
-                                self.mask_json_counting(v, report.as_deref_mut())
-                            };
-                        (k.clone(), masked)
-                    })
-                    .collect(),
-            ),
-            other => other.clone(),
         }
     }
 }

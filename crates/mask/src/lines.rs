@@ -68,7 +68,7 @@ impl<'m> LineMasker<'m> {
     fn one(&mut self, line: &str, out: &mut String) {
         if self.format == LineFormat::Json {
             if let Ok(doc) = serde_json::from_str::<serde_json::Value>(line) {
-                let masked = self.masker.mask_json_counting(&doc, Some(&mut self.report));
+                let masked = self.masker.mask_json_counting(doc, Some(&mut self.report));
                 out.push_str(&masked.to_string());
                 out.push('\n');
                 return;

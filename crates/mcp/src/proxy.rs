@@ -312,7 +312,7 @@ impl Proxy {
         let (Some(masker), Ok(value)) = (&self.masker, serde_json::to_value(&result)) else {
             return withheld();
         };
-        serde_json::from_value(masker.mask_json(&value)).unwrap_or_else(|_| withheld())
+        serde_json::from_value(masker.mask_json_owned(value)).unwrap_or_else(|_| withheld())
     }
 }
 
