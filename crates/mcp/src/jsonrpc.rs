@@ -37,8 +37,8 @@ impl Rejection {
     }
 }
 
-/// Whether `bytes` is one JSON-RPC 2.0 request, notification or response.
-pub fn check_message(bytes: &[u8]) -> Result<(), Rejection> {
+/// `bytes` as one JSON-RPC 2.0 request, notification or response.
+pub fn check_message(bytes: &[u8]) -> Result<Value, Rejection> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| Rejection {
         id: Value::Null,
         code: PARSE_ERROR,
@@ -67,7 +67,7 @@ pub fn check_message(bytes: &[u8]) -> Result<(), Rejection> {
         return Err(invalid(&id, "`jsonrpc` must be \"2.0\""));
     }
     let answers = m.contains_key("result") || m.contains_key("error");
-    match (m.get("method"), answers) {
+    let checked = match (m.get("method"), answers) {
         (Some(Value::String(_)), false) => Ok(()),
         (Some(_), _) => Err(invalid(&id, "`method` must be a string")),
         (None, true) if m.contains_key("id") => Ok(()),
@@ -75,7 +75,8 @@ pub fn check_message(bytes: &[u8]) -> Result<(), Rejection> {
             &id,
             "a request needs `method`; a response needs `id` and `result` or `error`",
         )),
-    }
+    };
+    checked.map(|()| value)
 }
 
 #[cfg(test)]
@@ -92,7 +93,8 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":3,"error":{"code":1,"message":"x"}}"#,
         ];
         for text in ok {
-            assert_eq!(check_message(text.as_bytes()), Ok(()), "{text}");
+            let parsed: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(check_message(text.as_bytes()), Ok(parsed), "{text}");
         }
         let refused: &[(&str, i64, Value)] = &[
             ("{not json", PARSE_ERROR, Value::Null),

@@ -11,6 +11,8 @@
 pub mod jsonrpc;
 mod proxy;
 mod relay;
+mod splice;
+pub mod sse;
 pub mod stdio;
 mod upstream;
 
@@ -19,6 +21,7 @@ pub use proxy::{
     ToolCall, ELICITATION_COMPLETE, REASON_META,
 };
 pub use relay::Relay;
+pub use splice::{Splice, SpliceConfig};
 pub use upstream::{Upstream, UpstreamError};
 
 use rmcp::ServiceExt;

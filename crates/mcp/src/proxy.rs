@@ -117,7 +117,7 @@ pub trait Gate: Send + Sync + 'static {
 pub const REASON_META: &str = "signoff/reason";
 
 /// How often a held call reports progress to a client that asked for it.
-const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+pub(crate) const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 pub struct Proxy {
     server: String,
@@ -390,14 +390,14 @@ impl Drop for CancelUpstream {
 
 /// Times a forwarded call and reports it; as cancelled if it is dropped
 /// before its answer.
-struct ReportOnDrop(Option<OutcomeReport>, std::time::Instant);
+pub(crate) struct ReportOnDrop(Option<OutcomeReport>, std::time::Instant);
 
 impl ReportOnDrop {
-    fn start(report: OutcomeReport) -> ReportOnDrop {
+    pub(crate) fn start(report: OutcomeReport) -> ReportOnDrop {
         ReportOnDrop(Some(report), std::time::Instant::now())
     }
 
-    fn finish(mut self, succeeded: bool, detail: String) {
+    pub(crate) fn finish(mut self, succeeded: bool, detail: String) {
         self.send(succeeded, detail);
     }
 
@@ -422,7 +422,7 @@ impl Drop for ReportOnDrop {
 }
 
 /// Aborts a background task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

@@ -37,7 +37,7 @@ where
                         continue;
                     }
                     match check_message(text) {
-                        Ok(()) => {
+                        Ok(_) => {
                             if to_rmcp.write_all(text).await.is_err()
                                 || to_rmcp.write_all(b"\n").await.is_err()
                             {

@@ -40,6 +40,8 @@ pub enum UpstreamError {
     Handshake(String),
     #[error("header `{name}` is not a valid HTTP header")]
     Header { name: String },
+    #[error("`{url}` is not a URL: {reason}")]
+    Url { url: String, reason: String },
 }
 
 impl Upstream {
@@ -68,8 +70,6 @@ impl Upstream {
                 bearer,
                 headers,
             } => {
-                // reqwest is built without a default TLS provider; ring is ours.
-                let _ = rustls::crypto::ring::default_provider().install_default();
                 let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
                 config.auth_header = bearer.clone();
                 for (name, value) in headers {
@@ -95,11 +95,13 @@ impl Upstream {
 /// redirects, so held headers go nowhere else. Built once: building loads
 /// the system's root certificates, about 4 ms of CPU (perf over 32 session
 /// starts), which every session start paid before.
-fn http_client() -> Result<reqwest13::Client, UpstreamError> {
+pub(crate) fn http_client() -> Result<reqwest13::Client, UpstreamError> {
     static CLIENT: OnceLock<reqwest13::Client> = OnceLock::new();
     if let Some(client) = CLIENT.get() {
         return Ok(client.clone());
     }
+    // reqwest is built without a default TLS provider; ring is ours.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest13::Client::builder()
         .tcp_nodelay(true)
         .redirect(reqwest13::redirect::Policy::none())

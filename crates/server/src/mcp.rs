@@ -9,6 +9,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing::any;
 use axum::Router;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -19,7 +20,7 @@ use signoff_core::{Caller, Payload};
 use signoff_gateway::{CheckOptions, CheckRequest, CheckVerdict, Gateway};
 use signoff_mcp::{
     jsonrpc, BoxFuture, CallOutcome, Gate, GateVerdict, OutcomeReport, PendingReview, PendingTx,
-    Proxy, ToolCall, Upstream,
+    Proxy, Splice, SpliceConfig, ToolCall, Upstream, UpstreamError,
 };
 
 /// What the MCP routes need besides the gateway.
@@ -35,21 +36,29 @@ pub struct McpSettings {
     pub max_message_bytes: usize,
 }
 
-/// One streamable-HTTP MCP endpoint per upstream, at `/mcp/{name}`.
-pub fn routes(gateway: Gateway, settings: McpSettings) -> Router {
+/// One streamable-HTTP MCP endpoint per upstream, at `/mcp/{name}`: HTTP
+/// upstreams spliced, stdio ones behind an rmcp session pair.
+pub fn routes(gateway: Gateway, settings: McpSettings) -> Result<Router, UpstreamError> {
     let gate: Arc<dyn Gate> = Arc::new(GatewayGate {
         gateway: gateway.clone(),
         hold: settings.hold,
     });
     let mut router = Router::new();
     for (name, up) in settings.upstreams {
+        let path = format!("/mcp/{name}");
         let upstream = match up {
             McpUpstream::Stdio { command, args, env } => Upstream::Stdio { command, args, env },
-            McpUpstream::Http { url, headers } => Upstream::Http {
-                url,
-                bearer: None,
-                headers,
-            },
+            McpUpstream::Http { url, headers } => {
+                let config = SpliceConfig {
+                    server: name,
+                    url,
+                    headers,
+                    allowed_hosts: settings.allowed_hosts.clone(),
+                };
+                let splice = Arc::new(Splice::new(config, gate.clone(), settings.masker.clone())?);
+                router = router.route(&path, any(move |r: Request| spliced(splice.clone(), r)));
+                continue;
+            }
         };
         let (gate, masker, server) = (gate.clone(), settings.masker.clone(), name.clone());
         let mut config = StreamableHttpServerConfig::default();
@@ -67,12 +76,29 @@ pub fn routes(gateway: Gateway, settings: McpSettings) -> Router {
             Arc::new(LocalSessionManager::default()),
             config,
         );
-        router = router.nest_service(&format!("/mcp/{name}"), service);
+        router = router.nest_service(&path, service);
     }
     let limit = settings.max_message_bytes;
-    router
+    Ok(router
         .layer(middleware::from_fn(move |r, n| jsonrpc_only(limit, r, n)))
-        .layer(middleware::from_fn_with_state(gateway, authenticate))
+        .layer(middleware::from_fn_with_state(gateway, authenticate)))
+}
+
+/// The message `jsonrpc_only` checked, for the splice.
+#[derive(Clone)]
+struct Checked(serde_json::Value);
+
+/// One request to an HTTP target, handed to its splice.
+async fn spliced(splice: Arc<Splice>, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let (Some(caller), Ok(body)) = (
+        parts.extensions.remove::<Caller>(),
+        axum::body::to_bytes(body, usize::MAX).await,
+    ) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let message = parts.extensions.remove::<Checked>().map(|c| c.0);
+    splice.serve(caller, parts, body, message).await
 }
 
 /// Answers a POST that is not one JSON-RPC message the way JSON-RPC says:
@@ -90,14 +116,23 @@ async fn jsonrpc_only(limit: usize, request: Request, next: Next) -> Response {
             let mut r = jsonrpc::Rejection::too_large(limit);
             r.message
                 .push_str(" (`server.max_body_bytes` in signoff.toml)");
-            return jsonrpc_error(StatusCode::PAYLOAD_TOO_LARGE, &r);
+            // The rest of the body is never read, so the connection cannot
+            // carry another request: say so, or a client may reuse it.
+            let mut response = jsonrpc_error(StatusCode::PAYLOAD_TOO_LARGE, &r);
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            return response;
         }
     };
-    if let Err(r) = jsonrpc::check_message(&bytes) {
-        return jsonrpc_error(StatusCode::BAD_REQUEST, &r);
-    }
-    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-        .await
+    let message = match jsonrpc::check_message(&bytes) {
+        Ok(message) => message,
+        Err(r) => return jsonrpc_error(StatusCode::BAD_REQUEST, &r),
+    };
+    let mut request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    request.extensions_mut().insert(Checked(message));
+    next.run(request).await
 }
 
 fn jsonrpc_error(status: StatusCode, r: &jsonrpc::Rejection) -> Response {

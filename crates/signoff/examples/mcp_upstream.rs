@@ -221,7 +221,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ),
                 config,
             );
-            let app = axum::Router::new().nest_service("/mcp", service);
+            // What credentials arrive, so tests can see that signoff sends
+            // its held headers and never the agent's own key.
+            let app =
+                axum::Router::new()
+                    .nest_service("/mcp", service)
+                    .layer(axum::middleware::from_fn(
+                        |request: axum::extract::Request, next: axum::middleware::Next| {
+                            let header = |name: &str| {
+                                request
+                                    .headers()
+                                    .get(name)
+                                    .and_then(|v| v.to_str().ok())
+                                    .unwrap_or("-")
+                                    .to_owned()
+                            };
+                            if std::env::var_os("MCP_UPSTREAM_LOG").is_some() {
+                                note(&format!(
+                                    "request authorization={} x-fixture-key={}",
+                                    header("authorization"),
+                                    header("x-fixture-key")
+                                ));
+                            }
+                            next.run(request)
+                        },
+                    ));
             use axum::serve::ListenerExt;
             let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
                 .await?

@@ -1,7 +1,9 @@
 //! The MCP front door with real clients and a real upstream: the official
 //! Python SDK on both sides (`tests/mcp/client.py`, `tests/mcp/upstream.py`),
-//! the real binary in between. `./test` installs the SDK and sets
-//! `SIGNOFF_TEST_PYTHON`.
+//! the real binary in between. The upstream is reached on stdio (`fixture`,
+//! through an rmcp session pair) and over streamable HTTP (`fixturehttp`,
+//! spliced); each scenario runs against both. `./test` installs the SDK and
+//! sets `SIGNOFF_TEST_PYTHON`.
 
 mod support;
 
@@ -45,10 +47,14 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The same Python upstream on stdio and over streamable HTTP.
+const TARGETS: [&str; 2] = ["fixture", "fixturehttp"];
+
 struct Setup {
     server: Server,
     agent: String,
     reviewer: String,
+    _http_upstream: Kill,
     _dir: tempfile::TempDir,
 }
 
@@ -57,6 +63,17 @@ fn start(max_hold: &str) -> Setup {
     let d = dir.path();
     std::fs::create_dir_all(d.join("policies")).unwrap();
     std::fs::write(d.join("policies/mcp.cedar"), POLICY).unwrap();
+    let port = free_port();
+    let http_upstream = Kill(
+        Command::new(python())
+            .arg(fixture("upstream.py"))
+            .args(["--http", &port.to_string()])
+            .stderr(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(port);
     let config = d.join("signoff.toml");
     std::fs::write(
         &config,
@@ -84,6 +101,12 @@ labels = {{ env = "test" }}
 command = [{python:?}, {upstream:?}]
 masking = {{ results = true }}
 [[targets]]
+name = "fixturehttp"
+kind = "mcp"
+labels = {{ env = "test" }}
+url = "http://127.0.0.1:{port}/mcp"
+masking = {{ results = true }}
+[[targets]]
 name = "everything"
 kind = "mcp"
 command = ["node", {everything:?}, "stdio"]
@@ -104,6 +127,7 @@ command = ["node", {everything:?}, "stdio"]
         server,
         agent,
         reviewer,
+        _http_upstream: http_upstream,
         _dir: dir,
     }
 }
@@ -156,10 +180,10 @@ fn sdk_results(sdk: Sdk, endpoint: &str, token: &str, steps: Value) -> Vec<Value
         .collect()
 }
 
-fn spawn_client(s: &Setup, steps: Value) -> Child {
+fn spawn_client(s: &Setup, target: &str, steps: Value) -> Child {
     Command::new(python())
         .arg(fixture("client.py"))
-        .arg(format!("{}/mcp/fixture", s.server.url))
+        .arg(format!("{}/mcp/{target}", s.server.url))
         .arg(&s.agent)
         .arg(steps.to_string())
         .stdout(Stdio::piped())
@@ -189,8 +213,8 @@ fn results(child: Child) -> Vec<Value> {
     lines
 }
 
-fn client(s: &Setup, steps: Value) -> Vec<Value> {
-    results(spawn_client(s, steps))
+fn client(s: &Setup, target: &str, steps: Value) -> Vec<Value> {
+    results(spawn_client(s, target, steps))
 }
 
 fn approve(s: &Setup, id: &str) {
@@ -205,69 +229,80 @@ fn approve(s: &Setup, id: &str) {
 #[test]
 fn allowed_calls_pass_through_denied_ones_explain_why_and_results_are_masked() {
     let s = start("30s");
-    let r = client(
-        &s,
-        json!([
-            ["list"],
-            ["call", "echo", {"text": "hi", "count": 2}],
-            ["call", "delete_repo", {"name": "shop"}],
-            ["call", "lookup_customer", {"email": "alice@example.com"}],
-        ]),
-    );
-    assert_eq!(
-        r[0]["tools"],
-        json!(["crash", "echo", "lookup_customer"]),
-        "delete_repo is forbidden whatever its arguments, so it is not listed"
-    );
-    assert_eq!(
-        r[1],
-        json!({"isError": false, "text": "hi hi", "progress": 0})
-    );
-    assert_eq!(r[2]["isError"], true);
-    assert!(
-        r[2]["text"]
-            .as_str()
+    for target in TARGETS {
+        let r = client(
+            &s,
+            target,
+            json!([
+                ["list"],
+                ["call", "echo", {"text": "hi", "count": 2}],
+                ["call", "delete_repo", {"name": "shop"}],
+                ["call", "lookup_customer", {"email": "alice@example.com"}],
+            ]),
+        );
+        assert_eq!(
+            r[0]["tools"],
+            json!(["crash", "echo", "lookup_customer"]),
+            "delete_repo is forbidden whatever its arguments, so it is not listed"
+        );
+        assert_eq!(
+            r[1],
+            json!({"isError": false, "text": "hi hi", "progress": 0})
+        );
+        assert_eq!(r[2]["isError"], true);
+        assert!(
+            r[2]["text"]
+                .as_str()
+                .unwrap()
+                .contains("deleting repositories is forbidden"),
+            "{}",
+            r[2]
+        );
+        let masked = r[3]["text"].as_str().unwrap();
+        assert_eq!(r[3]["isError"], false);
+        assert!(
+            masked.contains("[EMAIL]")
+                && masked.contains("[CREDIT_CARD]")
+                && !masked.contains("alice"),
+            "{masked}"
+        );
+        // Every call is in the audit log with its arguments.
+        let (_, audit) = s.server.get("/v1/audit?limit=100", &s.reviewer);
+        let tools: Vec<&str> = audit["events"]
+            .as_array()
             .unwrap()
-            .contains("deleting repositories is forbidden"),
-        "{}",
-        r[2]
-    );
-    let masked = r[3]["text"].as_str().unwrap();
-    assert_eq!(r[3]["isError"], false);
-    assert!(
-        masked.contains("[EMAIL]") && masked.contains("[CREDIT_CARD]") && !masked.contains("alice"),
-        "{masked}"
-    );
-    // Every call is in the audit log with its arguments.
-    let (_, audit) = s.server.get("/v1/audit?limit=100", &s.reviewer);
-    let tools: Vec<&str> = audit["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "action.decided")
-        .filter_map(|e| e["payload"]["tool"].as_str())
-        .collect();
-    assert_eq!(tools, ["echo", "delete_repo", "lookup_customer"], "{audit}");
+            .iter()
+            .filter(|e| e["kind"] == "action.decided" && e["target"] == target)
+            .filter_map(|e| e["payload"]["tool"].as_str())
+            .collect();
+        assert_eq!(tools, ["echo", "delete_repo", "lookup_customer"], "{audit}");
+    }
 }
 
 #[test]
 fn a_held_call_completes_when_a_reviewer_approves() {
-    let s = start("60s");
-    let child = spawn_client(&s, json!([["call", "echo", {"text": "hi", "count": 3}]]));
-    let id = s.server.first_pending(&s.reviewer);
-    // Held past one progress interval (5 s): the client hears progress.
-    std::thread::sleep(std::time::Duration::from_secs(6));
-    approve(&s, &id);
-    let r = results(child);
-    assert_eq!(r[0]["isError"], false, "{}", r[0]);
-    assert_eq!(r[0]["text"], "hi hi hi");
-    assert!(
-        r[0]["progress"].as_u64().unwrap() >= 1,
-        "progress while held: {}",
-        r[0]
-    );
-    let (_, v) = s.server.get(&format!("/v1/approvals/{id}"), &s.reviewer);
-    assert_eq!(v["grant"]["uses"], 1, "{v}");
+    for target in TARGETS {
+        let s = start("60s");
+        let child = spawn_client(
+            &s,
+            target,
+            json!([["call", "echo", {"text": "hi", "count": 3}]]),
+        );
+        let id = s.server.first_pending(&s.reviewer);
+        // Held past one progress interval (5 s): the client hears progress.
+        std::thread::sleep(std::time::Duration::from_secs(6));
+        approve(&s, &id);
+        let r = results(child);
+        assert_eq!(r[0]["isError"], false, "{}", r[0]);
+        assert_eq!(r[0]["text"], "hi hi hi");
+        assert!(
+            r[0]["progress"].as_u64().unwrap() >= 1,
+            "progress while held: {}",
+            r[0]
+        );
+        let (_, v) = s.server.get(&format!("/v1/approvals/{id}"), &s.reviewer);
+        assert_eq!(v["grant"]["uses"], 1, "{v}");
+    }
 }
 
 /// URL-mode elicitation (MCP 2025-11-25): a client that declares it is shown
@@ -275,10 +310,11 @@ fn a_held_call_completes_when_a_reviewer_approves() {
 /// page lets the requester watch, never approve.
 #[test]
 fn a_held_call_shows_the_review_page_to_clients_that_elicit() {
-    let s = start("60s");
-    let child = Command::new(python())
+    for target in TARGETS {
+        let s = start("60s");
+        let child = Command::new(python())
         .arg(fixture("client.py"))
-        .arg(format!("{}/mcp/fixture", s.server.url))
+        .arg(format!("{}/mcp/{target}", s.server.url))
         .arg(&s.agent)
         .arg(json!([["call", "echo", {"text": "hi", "count": 3}], ["call", "echo", {"text": "free"}]]).to_string())
         .env("SIGNOFF_TEST_ELICIT", "1")
@@ -286,69 +322,74 @@ fn a_held_call_shows_the_review_page_to_clients_that_elicit() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let id = s.server.first_pending(&s.reviewer);
-    approve(&s, &id);
-    let r = results(child);
-    assert_eq!(r[0]["text"], "hi hi hi", "{}", r[0]);
-    let elicited = r[0]["elicited"].as_array().unwrap();
-    assert_eq!(elicited.len(), 1, "{}", r[0]);
-    assert_eq!(elicited[0]["mode"], "url");
-    assert_eq!(elicited[0]["elicitationId"], id.as_str());
-    assert!(
-        elicited[0]["url"]
+        let id = s.server.first_pending(&s.reviewer);
+        approve(&s, &id);
+        let r = results(child);
+        assert_eq!(r[0]["text"], "hi hi hi", "{}", r[0]);
+        let elicited = r[0]["elicited"].as_array().unwrap();
+        assert_eq!(elicited.len(), 1, "{}", r[0]);
+        assert_eq!(elicited[0]["mode"], "url");
+        assert_eq!(elicited[0]["elicitationId"], id.as_str());
+        assert!(
+            elicited[0]["url"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("/ui/requests/{id}")),
+            "{}",
+            r[0]
+        );
+        assert!(elicited[0]["message"]
             .as_str()
             .unwrap()
-            .ends_with(&format!("/ui/requests/{id}")),
-        "{}",
-        r[0]
-    );
-    assert!(elicited[0]["message"]
-        .as_str()
-        .unwrap()
-        .contains("someone else must approve"));
-    assert_eq!(
-        r[0]["completed"],
-        json!([id]),
-        "the hold's end is announced"
-    );
-    // An allowed call is not held, so nothing is elicited.
-    assert_eq!(r[1]["text"], "free");
-    assert_eq!(r[1]["elicited"], json!([]), "{}", r[1]);
+            .contains("someone else must approve"));
+        assert_eq!(
+            r[0]["completed"],
+            json!([id]),
+            "the hold's end is announced"
+        );
+        // An allowed call is not held, so nothing is elicited.
+        assert_eq!(r[1]["text"], "free");
+        assert_eq!(r[1]["elicited"], json!([]), "{}", r[1]);
+    }
 }
 
 #[test]
 fn a_hold_that_runs_out_names_the_request_and_the_retry_uses_the_grant_once() {
-    let s = start("1s");
-    let call = json!(["call", "echo", {"text": "hi", "count": 3}]);
-    let r = client(&s, json!([call]));
-    let text = r[0]["text"].as_str().unwrap();
-    assert_eq!(r[0]["isError"], true);
-    let id = s.server.first_pending(&s.reviewer);
-    assert!(
-        text.contains(&id)
-            && text.contains("reviewers")
-            && text.contains(&format!("/ui/requests/{id}"))
-            && text.contains("repeating this identical call runs it once"),
-        "{text}"
-    );
-    approve(&s, &id);
-    let changed = json!(["call", "echo", {"text": "ho", "count": 3}]);
-    let r = client(&s, json!([call, call, changed]));
-    assert_eq!(r[0]["text"], "hi hi hi", "{}", r[0]);
-    assert_eq!(r[1]["isError"], true, "the grant is used once: {}", r[1]);
-    assert_eq!(
-        r[2]["isError"], true,
-        "changed arguments need their own approval: {}",
-        r[2]
-    );
-    assert!(!r[2]["text"].as_str().unwrap().contains(&id), "{}", r[2]);
+    for target in TARGETS {
+        let s = start("1s");
+        let call = json!(["call", "echo", {"text": "hi", "count": 3}]);
+        let r = client(&s, target, json!([call]));
+        let text = r[0]["text"].as_str().unwrap();
+        assert_eq!(r[0]["isError"], true);
+        let id = s.server.first_pending(&s.reviewer);
+        assert!(
+            text.contains(&id)
+                && text.contains("reviewers")
+                && text.contains(&format!("/ui/requests/{id}"))
+                && text.contains("repeating this identical call runs it once"),
+            "{text}"
+        );
+        approve(&s, &id);
+        let changed = json!(["call", "echo", {"text": "ho", "count": 3}]);
+        let r = client(&s, target, json!([call, call, changed]));
+        assert_eq!(r[0]["text"], "hi hi hi", "{}", r[0]);
+        assert_eq!(r[1]["isError"], true, "the grant is used once: {}", r[1]);
+        assert_eq!(
+            r[2]["isError"], true,
+            "changed arguments need their own approval: {}",
+            r[2]
+        );
+        assert!(!r[2]["text"].as_str().unwrap().contains(&id), "{}", r[2]);
+    }
 }
 
 #[test]
 fn an_upstream_crash_is_a_clear_error_and_other_sessions_keep_working() {
     let s = start("30s");
+    // On stdio, the session's own child process dies; a new session works.
     let r = client(
         &s,
+        "fixture",
         json!([["call", "crash", {}], ["call", "echo", {"text": "after"}]]),
     );
     assert!(
@@ -356,8 +397,27 @@ fn an_upstream_crash_is_a_clear_error_and_other_sessions_keep_working() {
         "{}",
         r[0]
     );
-    let r = client(&s, json!([["call", "echo", {"text": "fine"}]]));
+    let r = client(&s, "fixture", json!([["call", "echo", {"text": "fine"}]]));
     assert_eq!(r[0]["text"], "fine", "{}", r[0]);
+    // Over HTTP, the one upstream server dies: its calls name it, and the
+    // other targets keep serving.
+    let r = client(
+        &s,
+        "fixturehttp",
+        json!([["call", "crash", {}], ["call", "echo", {"text": "after"}]]),
+    );
+    let said = r[1].to_string();
+    assert!(
+        said.contains("upstream MCP server `fixturehttp` is unavailable"),
+        "{}",
+        said
+    );
+    let r = client(
+        &s,
+        "fixture",
+        json!([["call", "echo", {"text": "still fine"}]]),
+    );
+    assert_eq!(r[0]["text"], "still fine", "{}", r[0]);
 }
 
 #[test]
@@ -396,7 +456,11 @@ fn bad_requests_get_json_rpc_errors_and_no_key_gets_401() {
         "{status} {body}"
     );
     // The server still answers.
-    let r = client(&s, json!([["call", "echo", {"text": "still here"}]]));
+    let r = client(
+        &s,
+        "fixture",
+        json!([["call", "echo", {"text": "still here"}]]),
+    );
     assert_eq!(r[0]["text"], "still here");
 }
 
@@ -527,7 +591,9 @@ fn the_typescript_sdk_works_over_http_and_stdio() {
     ]);
     for endpoint in [
         format!("{}/mcp/fixture", s.server.url),
+        format!("{}/mcp/fixturehttp", s.server.url),
         format!("stdio:{BIN}:fixture:{}", s.server.url),
+        format!("stdio:{BIN}:fixturehttp:{}", s.server.url),
     ] {
         let r = sdk_results(Sdk::TypeScript, &endpoint, &s.agent, steps.clone());
         assert_eq!(r[0]["server"], "fixture", "{endpoint}");

@@ -9,7 +9,7 @@ mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -45,15 +45,6 @@ fn fixture_bin() -> PathBuf {
         path.display()
     );
     path
-}
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 struct Setup {
@@ -106,6 +97,7 @@ owner = "olivia"
 name = "rust"
 kind = "mcp"
 url = "{direct}"
+headers = {{ x-fixture-key = "held-by-signoff" }}
 [[targets]]
 name = "ruststdio"
 kind = "mcp"
@@ -443,6 +435,37 @@ fn a_cancelled_hold_never_runs_and_a_cancelled_call_is_cancelled_upstream() {
     assert_eq!(r["status"], "approved", "nobody used the grant: {r}");
     assert_eq!(r["grant"]["uses"], 0, "{r}");
 
+    // A client that gives up on a held call's stream has cancelled it too.
+    let impatient = Session {
+        http: reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap(),
+        url: url.clone(),
+        token: Some(s.agent.clone()),
+        id: gated.id.clone(),
+    };
+    let body = json!({"jsonrpc": "2.0", "id": 23, "method": "tools/call",
+        "params": call("echo", json!({"text": "gone", "count": 3}))});
+    assert!(
+        impatient.post(&body.to_string()).is_err(),
+        "the hold outlasts 2 s"
+    );
+    let (_, v) = s.server.get("/v1/approvals?status=pending", &s.reviewer);
+    let gone = v["approvals"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = s.server.post(
+        &format!("/v1/approvals/{gone}/reviews"),
+        &s.reviewer,
+        &json!({"verdict": "approve", "comment": "too late"}),
+    );
+    assert_eq!(status, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, r) = s.server.get(&format!("/v1/approvals/{gone}"), &s.reviewer);
+    assert_eq!(
+        r["grant"]["uses"], 0,
+        "a call nobody waits for does not run: {r}"
+    );
+
     // A forwarded call cancelled mid-flight: the upstream hears of it, and
     // the audit says how it ended.
     let slow = {
@@ -542,4 +565,96 @@ fn outcomes_are_audited_and_an_approved_call_ends_executed() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// A spliced session belongs to whoever started it, and the upstream sees
+/// signoff's held credentials, never the agent's key.
+#[test]
+fn sessions_are_bound_to_their_principal_and_credentials_stay_with_signoff() {
+    let s = start();
+    let url = format!("{}/mcp/rust", s.server.url);
+    let gated = Session::open(&url, Some(&s.agent));
+    let ok = gated.request(1, "tools/call", call("echo", json!({"text": "mine"})));
+    assert_eq!(ok["result"]["structuredContent"]["text"], "mine", "{ok}");
+
+    // The reviewer holds a valid key, but not this session.
+    let stolen = Session {
+        http: reqwest::blocking::Client::new(),
+        url: url.clone(),
+        token: Some(s.reviewer.clone()),
+        id: gated.id.clone(),
+    };
+    let body = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": call("echo", json!({"text": "theirs"}))});
+    let (status, msgs, _) = stolen.post(&body.to_string()).unwrap();
+    assert_eq!(status, 404, "{msgs:?}");
+    assert!(msgs[0]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not yours"));
+    // Without a session only `initialize` is taken.
+    let (status, msgs, _) = Session { id: None, ..stolen }
+        .post(&body.to_string())
+        .unwrap();
+    assert_eq!(
+        (status, &msgs[0]["error"]["code"]),
+        (400, &json!(-32600)),
+        "{msgs:?}"
+    );
+
+    let log = std::fs::read_to_string(&s.upstream_log).unwrap();
+    let via_signoff: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("x-fixture-key=held-by-signoff"))
+        .collect();
+    assert!(
+        via_signoff.len() >= 3,
+        "initialize, initialized, the call: {log}"
+    );
+    for line in via_signoff {
+        assert!(line.contains("authorization=-"), "{line}");
+    }
+    assert!(
+        !log.contains(&s.agent) && !log.contains(&s.reviewer),
+        "{log}"
+    );
+}
+
+/// The rest of streamable HTTP through the splice: the GET stream, DELETE
+/// ending the session, other methods refused, and the `Host` check.
+#[test]
+fn the_spliced_session_streams_ends_and_checks_its_host() {
+    let s = start();
+    let url = format!("{}/mcp/rust", s.server.url);
+    let gated = Session::open(&url, Some(&s.agent));
+    let id = gated.id.clone().expect("a session id");
+    let http = reqwest::blocking::Client::new();
+    let with = |b: reqwest::blocking::RequestBuilder| {
+        b.bearer_auth(&s.agent).header("mcp-session-id", &id)
+    };
+    // The upstream's stream of server messages, opened through signoff.
+    let stream = with(http.get(&url))
+        .header("accept", "text/event-stream")
+        .send()
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    drop(stream);
+
+    let put = with(http.put(&url)).send().unwrap();
+    assert_eq!(put.status(), 405);
+    assert_eq!(put.headers()["allow"], "GET, POST, DELETE");
+    let rebinding = with(http.post(&url))
+        .header("host", "evil.example")
+        .header("content-type", "application/json")
+        .body(json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string())
+        .send()
+        .unwrap();
+    assert_eq!(rebinding.status(), 403);
+
+    let ended = with(http.delete(&url)).send().unwrap();
+    assert!(ended.status().is_success(), "{}", ended.status());
+    let body = json!({"jsonrpc": "2.0", "id": 2, "method": "ping"});
+    let (status, msgs, _) = gated.post(&body.to_string()).unwrap();
+    assert_eq!(status, 404, "an ended session is gone: {msgs:?}");
 }

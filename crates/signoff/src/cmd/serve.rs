@@ -176,7 +176,10 @@ pub async fn run(config_path: Option<PathBuf>, log_format: &str, args: Args) -> 
             channel_metrics: channels.metrics.clone(),
         },
     )
-    .merge(signoff_server::mcp::routes(gateway.clone(), mcp))
+    .merge(
+        signoff_server::mcp::routes(gateway.clone(), mcp)
+            .context("cannot set up the MCP targets; check their `headers` in signoff.toml")?,
+    )
     .merge(signoff_server::ui::routes(
         gateway.clone(),
         &config.server.public_url,

@@ -1,0 +1,1158 @@
+//! HTTP targets, spliced: the agent's streamable-HTTP session is relayed to
+//! the upstream's one message at a time, the bytes of both directions
+//! unchanged. Only `tools/call` waits for the gate; its answer passes through
+//! an event splitter on the side, for the audit, and is not re-encoded.
+//! signoff writes a message of its own only where it must: refusals, held
+//! calls (progress, the review page, then the answer), `tools/list` without
+//! the hidden tools, and masked results.
+//!
+//! Stdio targets, which have no HTTP session to splice, keep the rmcp session
+//! pair in `proxy.rs`; both apply the same [`Gate`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HOST};
+use http::request::Parts;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
+use serde_json::{json, Value};
+use signoff_core::{Caller, Principal};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::jsonrpc;
+use crate::proxy::{AbortOnDrop, ReportOnDrop, ELICITATION_COMPLETE, PROGRESS_EVERY};
+use crate::sse;
+use crate::{BoxFuture, Gate, GateVerdict, PendingReview, ToolCall, UpstreamError, REASON_META};
+
+const SESSION: HeaderName = HeaderName::from_static("mcp-session-id");
+const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+/// Ids of signoff's own requests to the client (review-page elicitations),
+/// so their answers are not relayed upstream.
+const OWN_ID_PREFIX: &str = "signoff-";
+/// A session nobody used for this long is forgotten.
+const SESSION_IDLE: Duration = Duration::from_secs(3600);
+/// The most of an answer signoff reads whole (masking, `tools/list`).
+const MAX_ANSWER: usize = 64 * 1024 * 1024;
+/// JSON-RPC's internal error, for an upstream that cannot be reached.
+const INTERNAL_ERROR: i64 = -32603;
+const INVALID_PARAMS: i64 = -32602;
+
+/// A streamable-HTTP upstream and how to reach it.
+pub struct SpliceConfig {
+    /// The target's name in signoff.toml.
+    pub server: String,
+    pub url: String,
+    /// Sent upstream on every request (credentials); never shown to the agent.
+    pub headers: BTreeMap<String, String>,
+    /// Hosts the agent's `Host` header may name (DNS-rebinding protection);
+    /// empty allows any.
+    pub allowed_hosts: Vec<String>,
+}
+
+pub struct Splice {
+    server: String,
+    /// Parsed once: reqwest would parse (and IDNA-map) a string per request.
+    url: reqwest13::Url,
+    held_headers: HeaderMap,
+    allowed_hosts: Vec<String>,
+    gate: Arc<dyn Gate>,
+    masker: Option<Arc<signoff_mask::Masker>>,
+    client: reqwest13::Client,
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    epoch: Instant,
+}
+
+/// One agent session and the upstream session it is spliced to.
+struct Session {
+    upstream_id: Option<HeaderValue>,
+    /// INVARIANT: only the principal that initialized a session may use it;
+    /// a session id alone grants nothing.
+    owner: Principal,
+    /// The client declared URL-mode elicitation (MCP 2025-11-25).
+    url_elicitation: bool,
+    /// Seconds since the splice's epoch.
+    used: AtomicU64,
+    /// Calls in flight by JSON-RPC id, for `notifications/cancelled`.
+    calls: Mutex<HashMap<String, Flight>>,
+}
+
+enum Flight {
+    /// Waiting for a human: cancelling ends the hold.
+    Held(tokio::task::AbortHandle),
+    /// Forwarded: the upstream hears of a cancel itself; this is for the audit.
+    Forwarded { cancelled: bool },
+}
+
+type Answer = Response<Body>;
+
+impl Splice {
+    pub fn new(
+        config: SpliceConfig,
+        gate: Arc<dyn Gate>,
+        masker: Option<Arc<signoff_mask::Masker>>,
+    ) -> Result<Splice, UpstreamError> {
+        let mut held_headers = HeaderMap::new();
+        for (name, value) in &config.headers {
+            let bad = || UpstreamError::Header { name: name.clone() };
+            held_headers.insert(
+                HeaderName::try_from(name.as_str()).map_err(|_| bad())?,
+                HeaderValue::try_from(value.as_str()).map_err(|_| bad())?,
+            );
+        }
+        let url = reqwest13::Url::parse(&config.url).map_err(|e| UpstreamError::Url {
+            url: config.url.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(Splice {
+            server: config.server,
+            url,
+            held_headers,
+            allowed_hosts: config.allowed_hosts,
+            gate,
+            masker,
+            client: crate::upstream::http_client()?,
+            sessions: Mutex::new(HashMap::new()),
+            epoch: Instant::now(),
+        })
+    }
+
+    /// Answers one HTTP request of the agent's. `message` is the POST body,
+    /// already checked to be one JSON-RPC message.
+    pub async fn serve(
+        self: &Arc<Self>,
+        caller: Caller,
+        parts: Parts,
+        body: Bytes,
+        message: Option<Value>,
+    ) -> Answer {
+        if !host_allowed(&parts.headers, &self.allowed_hosts) {
+            tracing::warn!(host = ?parts.headers.get(HOST), "refused a disallowed Host header (possible DNS rebinding)");
+            return plain(
+                StatusCode::FORBIDDEN,
+                "Forbidden: the Host header is not allowed",
+            );
+        }
+        match (&parts.method, message) {
+            (&Method::POST, Some(message)) => {
+                self.post(caller, &parts.headers, body, message).await
+            }
+            (&Method::GET, _) | (&Method::DELETE, _) => {
+                let Some(session) = self.session(&parts.headers, &caller) else {
+                    return no_session(&parts.headers, Value::Null);
+                };
+                let ending = parts.method == Method::DELETE;
+                let answer = match self
+                    .send(parts.method, Some(&session), &parts.headers, None)
+                    .await
+                {
+                    Ok(up) => self.relayed(up, None),
+                    Err(e) => self.unreachable(Value::Null, &e),
+                };
+                if ending && answer.status().is_success() {
+                    self.forget(&parts.headers);
+                }
+                answer
+            }
+            _ => {
+                let mut r = plain(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "MCP over streamable HTTP takes POST, GET and DELETE",
+                );
+                r.headers_mut().insert(
+                    http::header::ALLOW,
+                    HeaderValue::from_static("GET, POST, DELETE"),
+                );
+                r
+            }
+        }
+    }
+
+    async fn post(
+        self: &Arc<Self>,
+        caller: Caller,
+        headers: &HeaderMap,
+        body: Bytes,
+        message: Value,
+    ) -> Answer {
+        let id = message.get("id").cloned();
+        let method = message.get("method").and_then(Value::as_str);
+        if !headers.contains_key(SESSION) {
+            return match method {
+                Some("initialize") => self.initialize(caller, headers, body, &message).await,
+                _ => error(
+                    StatusCode::BAD_REQUEST,
+                    id.unwrap_or(Value::Null),
+                    jsonrpc::INVALID_REQUEST,
+                    "invalid request: no `Mcp-Session-Id` header; start the session with `initialize`",
+                ),
+            };
+        }
+        let Some(session) = self.session(headers, &caller) else {
+            return no_session(headers, id.unwrap_or(Value::Null));
+        };
+        match (method, id) {
+            (Some("tools/call"), Some(id)) => {
+                self.call(session, caller, headers, body, &message, id)
+                    .await
+            }
+            (Some("tools/list"), Some(id)) => self.list(&session, &caller, headers, body, id).await,
+            (None, Some(Value::String(id))) if id.starts_with(OWN_ID_PREFIX) => {
+                tracing::debug!(%id, "the client answered a review-page elicitation");
+                status(StatusCode::ACCEPTED)
+            }
+            (method, id) => {
+                if method == Some("notifications/cancelled") {
+                    session.cancel(message.pointer("/params/requestId"));
+                }
+                match self
+                    .send(Method::POST, Some(&session), headers, Some(body))
+                    .await
+                {
+                    Ok(up) => {
+                        if up.status() == StatusCode::NOT_FOUND {
+                            // The upstream lost the session: so do we, and the
+                            // client's 404 tells it to initialize again.
+                            self.forget(headers);
+                        }
+                        self.relayed(up, None)
+                    }
+                    Err(e) => self.unreachable(id.unwrap_or(Value::Null), &e),
+                }
+            }
+        }
+    }
+
+    async fn initialize(
+        &self,
+        caller: Caller,
+        headers: &HeaderMap,
+        body: Bytes,
+        message: &Value,
+    ) -> Answer {
+        let id = message.get("id").cloned().unwrap_or(Value::Null);
+        let up = match self.send(Method::POST, None, headers, Some(body)).await {
+            Ok(up) => up,
+            Err(e) => return self.unreachable(id, &e),
+        };
+        if !up.status().is_success() {
+            return self.relayed(up, None);
+        }
+        let session_id = format!("{:032x}", rand::random::<u128>());
+        let session = Session {
+            upstream_id: up.headers().get(SESSION).cloned(),
+            owner: caller.principal,
+            url_elicitation: message
+                .pointer("/params/capabilities/elicitation/url")
+                .is_some(),
+            used: AtomicU64::new(self.now()),
+            calls: Mutex::new(HashMap::new()),
+        };
+        if let Ok(mut sessions) = self.sessions.lock() {
+            let now = self.now();
+            sessions.retain(|_, s| now - s.used.load(Ordering::Relaxed) < SESSION_IDLE.as_secs());
+            sessions.insert(session_id.clone(), Arc::new(session));
+        }
+        self.relayed(up, Some(&session_id))
+    }
+
+    /// `tools/call` through the gate.
+    async fn call(
+        self: &Arc<Self>,
+        session: Arc<Session>,
+        caller: Caller,
+        headers: &HeaderMap,
+        body: Bytes,
+        message: &Value,
+        id: Value,
+    ) -> Answer {
+        let params = message.get("params");
+        let Some(tool) = params.and_then(|p| p.get("name")).and_then(Value::as_str) else {
+            return error(
+                StatusCode::OK,
+                id,
+                INVALID_PARAMS,
+                "invalid params: `tools/call` needs `params.name`",
+            );
+        };
+        let arguments = match params.and_then(|p| p.get("arguments")) {
+            None | Some(Value::Null) => Value::Object(Default::default()),
+            Some(a @ Value::Object(_)) => a.clone(),
+            Some(_) => {
+                return error(
+                    StatusCode::OK,
+                    id,
+                    INVALID_PARAMS,
+                    "invalid params: `arguments` must be an object",
+                )
+            }
+        };
+        let meta = params.and_then(|p| p.get("_meta"));
+        let call = ToolCall {
+            server: self.server.clone(),
+            tool: tool.to_owned(),
+            arguments,
+            reason: meta
+                .and_then(|m| m.get(REASON_META))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        };
+        let progress = meta.and_then(|m| m.get("progressToken")).cloned();
+        let (pending_tx, mut pending_rx) = oneshot::channel();
+        let gate = self.gate.clone();
+        let mut check: BoxFuture<'static, GateVerdict> =
+            Box::pin(async move { gate.check(&caller, call, pending_tx).await });
+        let review = tokio::select! {
+            biased;
+            verdict = &mut check => return self.answer_now(&session, headers, body, id, verdict).await,
+            review = &mut pending_rx => review,
+        };
+        let Ok(review) = review else {
+            // The gate decided without holding.
+            let verdict = check.await;
+            return self.answer_now(&session, headers, body, id, verdict).await;
+        };
+        self.hold(session, headers.clone(), body, id, progress, review, check)
+    }
+
+    /// The answer to a call decided without a hold.
+    async fn answer_now(
+        &self,
+        session: &Arc<Session>,
+        headers: &HeaderMap,
+        body: Bytes,
+        id: Value,
+        verdict: GateVerdict,
+    ) -> Answer {
+        let (mask_results, report) = match verdict {
+            GateVerdict::Refuse(text) => return json_message(&refusal(id, text)),
+            GateVerdict::Allow {
+                mask_results,
+                report,
+            } => (mask_results, report),
+        };
+        let report = ReportOnDrop::start(report);
+        let up = match self
+            .send(Method::POST, Some(session), headers, Some(body))
+            .await
+        {
+            Ok(up) => up,
+            Err(e) => {
+                report.finish(false, e.to_string());
+                return self.unreachable(id, &e);
+            }
+        };
+        if !mask_results {
+            let flight = InFlight::start(session, &id);
+            return watched(up, id, report, flight);
+        }
+        let masked = self.rewrite(up, &id, |m| self.mask(m)).await;
+        match masked {
+            Ok((answer, outcome)) => {
+                let (succeeded, detail) =
+                    outcome.unwrap_or((false, "the upstream ended without an answer".into()));
+                report.finish(succeeded, detail);
+                answer
+            }
+            Err(e) => {
+                report.finish(false, e.clone());
+                error(StatusCode::OK, id, INTERNAL_ERROR, &e)
+            }
+        }
+    }
+
+    /// A held call: answered as an event stream at once, which carries the
+    /// review page and progress while a human decides, then the answer.
+    #[allow(clippy::too_many_arguments)]
+    fn hold(
+        self: &Arc<Self>,
+        session: Arc<Session>,
+        headers: HeaderMap,
+        body: Bytes,
+        id: Value,
+        progress: Option<Value>,
+        review: PendingReview,
+        check: BoxFuture<'static, GateVerdict>,
+    ) -> Answer {
+        let (events, out) = mpsc::channel::<Bytes>(16);
+        let key = id.to_string();
+        let splice = self.clone();
+        let held_session = session.clone();
+        let held_key = key.clone();
+        let task = tokio::spawn(async move {
+            splice
+                .held_call(
+                    &held_session,
+                    headers,
+                    body,
+                    id,
+                    progress,
+                    review,
+                    check,
+                    events,
+                )
+                .await;
+            held_session.release(&held_key);
+        });
+        if let Ok(mut calls) = session.calls.lock() {
+            calls.insert(key.clone(), Flight::Held(task.abort_handle()));
+        }
+        // A client that goes away is taken to have given up: a call nobody
+        // waits for is not run (the audit records its end).
+        let guard = HeldGuard {
+            _task: AbortOnDrop(task),
+            session,
+            key,
+        };
+        let stream = futures_util::stream::unfold((out, guard), |(mut out, guard)| async move {
+            out.recv()
+                .await
+                .map(|bytes| (Ok::<_, std::convert::Infallible>(bytes), (out, guard)))
+        });
+        let mut r = Response::new(Body::from_stream(stream));
+        r.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        r.headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        r
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn held_call(
+        &self,
+        session: &Session,
+        headers: HeaderMap,
+        body: Bytes,
+        id: Value,
+        progress: Option<Value>,
+        review: PendingReview,
+        mut check: BoxFuture<'static, GateVerdict>,
+        events: mpsc::Sender<Bytes>,
+    ) {
+        let send = |message: Value| {
+            let events = events.clone();
+            async move {
+                let _ = events.send(sse::event(&message.to_string())).await;
+            }
+        };
+        // URL-mode elicitation (MCP 2025-11-25): the review page, which the
+        // requester can watch and never approve from.
+        let elicited = session.url_elicitation && url::Url::parse(&review.review_url).is_ok();
+        if elicited {
+            send(json!({
+                "jsonrpc": "2.0",
+                "id": format!("{OWN_ID_PREFIX}{}", review.request_id),
+                "method": "elicitation/create",
+                "params": {
+                    "mode": "url",
+                    "message": review.message,
+                    "url": review.review_url,
+                    "elicitationId": review.request_id,
+                },
+            }))
+            .await;
+        }
+        let mut ticks =
+            tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
+        let mut n = 0u32;
+        let verdict = loop {
+            tokio::select! {
+                verdict = &mut check => break verdict,
+                _ = ticks.tick(), if progress.is_some() => {
+                    n += 1;
+                    send(json!({
+                        "jsonrpc": "2.0",
+                        "method": "notifications/progress",
+                        "params": { "progressToken": progress, "progress": n, "message": "waiting for approval" },
+                    }))
+                    .await;
+                }
+            }
+        };
+        if elicited {
+            send(json!({
+                "jsonrpc": "2.0",
+                "method": ELICITATION_COMPLETE,
+                "params": { "elicitationId": review.request_id },
+            }))
+            .await;
+        }
+        let (mask_results, report) = match verdict {
+            GateVerdict::Refuse(text) => return send(refusal(id, text)).await,
+            GateVerdict::Allow {
+                mask_results,
+                report,
+            } => (mask_results, report),
+        };
+        let report = ReportOnDrop::start(report);
+        let up = match self
+            .send(Method::POST, Some(session), &headers, Some(body))
+            .await
+        {
+            Ok(up) => up,
+            Err(e) => {
+                report.finish(false, e.to_string());
+                return send(error_message(
+                    id,
+                    INTERNAL_ERROR,
+                    &self.unreachable_text(&e),
+                ))
+                .await;
+            }
+        };
+        // The upstream's messages, re-framed as events of this stream.
+        let mut outcome = None;
+        let mut up = Chunks::new(up);
+        let mut split = Splitter::new(&up.content_type);
+        loop {
+            let chunk = match up.next().await {
+                Some(Ok(chunk)) => chunk,
+                Some(Err(e)) => {
+                    report.finish(false, format!("the upstream's answer broke off: {e}"));
+                    return;
+                }
+                None => break,
+            };
+            for text in split.messages(Some(&chunk)) {
+                let Ok(mut message) = serde_json::from_str::<Value>(&text) else {
+                    continue;
+                };
+                if message.get("id") == Some(&id) {
+                    if mask_results {
+                        self.mask(&mut message);
+                    }
+                    outcome = Some(outcome_of(&message));
+                }
+                send(message).await;
+            }
+        }
+        for text in split.messages(None) {
+            if let Ok(mut message) = serde_json::from_str::<Value>(&text) {
+                if message.get("id") == Some(&id) {
+                    if mask_results {
+                        self.mask(&mut message);
+                    }
+                    outcome = Some(outcome_of(&message));
+                }
+                send(message).await;
+            }
+        }
+        let (succeeded, detail) =
+            outcome.unwrap_or((false, "the upstream ended without an answer".into()));
+        report.finish(succeeded, detail);
+    }
+
+    /// `tools/list` without the tools policy denies this caller outright.
+    async fn list(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        headers: &HeaderMap,
+        body: Bytes,
+        id: Value,
+    ) -> Answer {
+        let up = match self
+            .send(Method::POST, Some(session), headers, Some(body))
+            .await
+        {
+            Ok(up) => up,
+            Err(e) => return self.unreachable(id, &e),
+        };
+        let hide = |message: &mut Value| {
+            if let Some(Value::Array(tools)) = message.pointer_mut("/result/tools") {
+                tools.retain(|t| match t.get("name").and_then(Value::as_str) {
+                    Some(name) => !self.gate.hides(caller, &self.server, name),
+                    None => true,
+                });
+            }
+        };
+        match self.rewrite(up, &id, hide).await {
+            Ok((answer, _)) => answer,
+            Err(e) => error(StatusCode::OK, id, INTERNAL_ERROR, &e),
+        }
+    }
+
+    /// The upstream's answer read whole, the message that answers `id`
+    /// changed by `f` and every other event kept byte for byte.
+    async fn rewrite(
+        &self,
+        up: reqwest13::Response,
+        id: &Value,
+        f: impl FnOnce(&mut Value),
+    ) -> Result<(Answer, Option<(bool, String)>), String> {
+        let status = up.status();
+        let content_type = up.headers().get(CONTENT_TYPE).cloned();
+        let sse = is_sse(content_type.as_ref());
+        let mut up = Chunks::new(up);
+        let mut whole = Vec::new();
+        while let Some(chunk) = up.next().await {
+            let chunk = chunk.map_err(|e| format!("the upstream's answer broke off: {e}"))?;
+            whole.extend_from_slice(&chunk);
+            if whole.len() > MAX_ANSWER {
+                return Err(format!("the upstream's answer is over {MAX_ANSWER} bytes"));
+            }
+        }
+        let mut f = Some(f);
+        let mut outcome = None;
+        let mut change = |text: &str| -> Option<String> {
+            let mut message: Value = serde_json::from_str(text).ok()?;
+            if message.get("id") != Some(id) {
+                return None;
+            }
+            if let Some(f) = f.take() {
+                f(&mut message);
+            }
+            outcome = Some(outcome_of(&message));
+            Some(message.to_string())
+        };
+        let body = if sse {
+            let mut events = sse::Events::default();
+            events.push(&whole);
+            let mut out = Vec::with_capacity(whole.len());
+            while let Some(event) = events.next_event().or_else(|| events.rest()) {
+                match sse::data(&event).and_then(|d| change(&d)) {
+                    Some(new) => out.extend(sse::with_data(&event, &new)),
+                    None => out.extend(event),
+                }
+            }
+            out
+        } else {
+            match std::str::from_utf8(&whole).ok().and_then(&mut change) {
+                Some(new) => new.into_bytes(),
+                None => whole,
+            }
+        };
+        let mut r = Response::new(Body::from(body));
+        *r.status_mut() = status;
+        if let Some(ct) = content_type {
+            r.headers_mut().insert(CONTENT_TYPE, ct);
+        }
+        Ok((r, outcome))
+    }
+
+    /// Masks a result in place; withholds it if it cannot be masked (fail
+    /// closed: no masker means the masking configuration did not load).
+    fn mask(&self, message: &mut Value) {
+        let Some(result) = message.get_mut("result") else {
+            return;
+        };
+        *result = match &self.masker {
+            Some(masker) => masker.mask_json_owned(result.take()),
+            None => json!({
+                "content": [{ "type": "text", "text": "[result withheld: signoff could not mask it]" }],
+                "isError": true,
+            }),
+        };
+    }
+
+    /// One request upstream, for `session` (none for `initialize`). The
+    /// agent's own `Authorization` never goes on; the held headers do.
+    async fn send(
+        &self,
+        method: Method,
+        session: Option<&Session>,
+        agent: &HeaderMap,
+        body: Option<Bytes>,
+    ) -> Result<reqwest13::Response, reqwest13::Error> {
+        let mut headers = HeaderMap::new();
+        for name in [ACCEPT, CONTENT_TYPE, PROTOCOL_VERSION, LAST_EVENT_ID] {
+            if let Some(v) = agent.get(&name) {
+                headers.insert(name, v.clone());
+            }
+        }
+        if let Some(id) = session.and_then(|s| s.upstream_id.clone()) {
+            headers.insert(SESSION, id);
+        }
+        for (name, value) in &self.held_headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        let mut request = self
+            .client
+            .request(method, self.url.clone())
+            .headers(headers);
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        request.send().await
+    }
+
+    /// The upstream's response as it came, with signoff's session id on it
+    /// when one was made.
+    fn relayed(&self, up: reqwest13::Response, session_id: Option<&str>) -> Answer {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = up.status();
+        for name in [CONTENT_TYPE, CACHE_CONTROL] {
+            if let Some(v) = up.headers().get(&name) {
+                r.headers_mut().insert(name, v.clone());
+            }
+        }
+        if let Some(id) = session_id.and_then(|id| HeaderValue::try_from(id).ok()) {
+            r.headers_mut().insert(SESSION, id);
+        }
+        let chunks = Chunks::new(up);
+        *r.body_mut() = Body::from_stream(futures_util::stream::unfold(chunks, |mut c| async {
+            c.next().await.map(|item| (item, c))
+        }));
+        r
+    }
+
+    fn unreachable_text(&self, e: &reqwest13::Error) -> String {
+        tracing::warn!(server = %self.server, error = %e, "upstream unavailable");
+        format!(
+            "upstream MCP server `{}` is unavailable: {}",
+            self.server,
+            error_chain(e)
+        )
+    }
+
+    /// What the agent reads when the upstream cannot be reached: a JSON-RPC
+    /// error the client surfaces, for requests; 502 otherwise.
+    fn unreachable(&self, id: Value, e: &reqwest13::Error) -> Answer {
+        let status = match id {
+            Value::Null => StatusCode::BAD_GATEWAY,
+            _ => StatusCode::OK,
+        };
+        error(status, id, INTERNAL_ERROR, &self.unreachable_text(e))
+    }
+
+    /// The caller's session named in `headers`, if it is theirs.
+    fn session(&self, headers: &HeaderMap, caller: &Caller) -> Option<Arc<Session>> {
+        let id = headers.get(SESSION)?.to_str().ok()?;
+        let session = self.sessions.lock().ok()?.get(id).cloned()?;
+        if session.owner != caller.principal {
+            tracing::warn!(principal = %caller.principal, "refused a session started by another principal");
+            return None;
+        }
+        session.used.store(self.now(), Ordering::Relaxed);
+        Some(session)
+    }
+
+    fn forget(&self, headers: &HeaderMap) {
+        let id = headers.get(SESSION).and_then(|v| v.to_str().ok());
+        if let (Some(id), Ok(mut sessions)) = (id, self.sessions.lock()) {
+            sessions.remove(id);
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_secs()
+    }
+}
+
+impl Session {
+    /// The client cancelled call `id` (a JSON-RPC id): a held call ends, a
+    /// forwarded one is marked so for the audit.
+    fn cancel(&self, id: Option<&Value>) {
+        let (Some(key), Ok(mut calls)) = (id.map(Value::to_string), self.calls.lock()) else {
+            return;
+        };
+        match calls.get_mut(&key) {
+            Some(Flight::Held(task)) => {
+                tracing::info!(request = %key, "the client cancelled a held call");
+                task.abort();
+                calls.remove(&key);
+            }
+            Some(Flight::Forwarded { cancelled }) => *cancelled = true,
+            None => {}
+        }
+    }
+
+    fn release(&self, key: &str) {
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.remove(key);
+        }
+    }
+}
+
+/// A forwarded call, in the session's calls until dropped.
+struct InFlight {
+    session: Arc<Session>,
+    key: String,
+}
+
+impl InFlight {
+    fn start(session: &Arc<Session>, id: &Value) -> InFlight {
+        let key = id.to_string();
+        if let Ok(mut calls) = session.calls.lock() {
+            calls.insert(key.clone(), Flight::Forwarded { cancelled: false });
+        }
+        InFlight {
+            session: session.clone(),
+            key,
+        }
+    }
+
+    /// Why the answer never came, for the audit.
+    fn unanswered(&self) -> String {
+        let cancelled = self.session.calls.lock().ok().is_some_and(|c| {
+            matches!(
+                c.get(&self.key),
+                Some(Flight::Forwarded { cancelled: true })
+            )
+        });
+        match cancelled {
+            true => "the agent cancelled the call before it answered".into(),
+            false => "the upstream ended without an answer".into(),
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.session.release(&self.key);
+    }
+}
+
+/// Ends a held call when its event stream is dropped.
+struct HeldGuard {
+    _task: AbortOnDrop,
+    session: Arc<Session>,
+    key: String,
+}
+
+impl Drop for HeldGuard {
+    fn drop(&mut self) {
+        self.session.release(&self.key);
+    }
+}
+
+/// An upstream response body, chunk by chunk.
+struct Chunks {
+    up: Option<reqwest13::Response>,
+    content_type: Option<HeaderValue>,
+}
+
+impl Chunks {
+    fn new(up: reqwest13::Response) -> Chunks {
+        Chunks {
+            content_type: up.headers().get(CONTENT_TYPE).cloned(),
+            up: Some(up),
+        }
+    }
+
+    /// The next chunk; after an error, the end.
+    async fn next(&mut self) -> Option<Result<Bytes, reqwest13::Error>> {
+        let up = self.up.as_mut()?;
+        match up.chunk().await {
+            Ok(Some(chunk)) => Some(Ok(chunk)),
+            Ok(None) => {
+                self.up = None;
+                None
+            }
+            Err(e) => {
+                self.up = None;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// The JSON-RPC messages of an upstream answer: SSE events, or one JSON
+/// body read to its end.
+struct Splitter {
+    events: Option<sse::Events>,
+    json: Vec<u8>,
+}
+
+impl Splitter {
+    fn new(content_type: &Option<HeaderValue>) -> Splitter {
+        Splitter {
+            events: is_sse(content_type.as_ref()).then(sse::Events::default),
+            json: Vec::new(),
+        }
+    }
+
+    /// The messages complete with `chunk`; `None` is the end of the body.
+    fn messages(&mut self, chunk: Option<&[u8]>) -> Vec<String> {
+        match (&mut self.events, chunk) {
+            (Some(events), Some(chunk)) => {
+                events.push(chunk);
+                std::iter::from_fn(|| events.next_event())
+                    .filter_map(|e| sse::data(&e))
+                    .collect()
+            }
+            (Some(events), None) => events
+                .rest()
+                .and_then(|e| sse::data(&e))
+                .into_iter()
+                .collect(),
+            (None, Some(chunk)) => {
+                if self.json.len() <= MAX_ANSWER {
+                    self.json.extend_from_slice(chunk);
+                }
+                Vec::new()
+            }
+            (None, None) => {
+                let json = std::mem::take(&mut self.json);
+                String::from_utf8(json).ok().into_iter().collect()
+            }
+        }
+    }
+}
+
+/// The upstream's answer streamed to the agent as it arrives, watched on
+/// the side for the call's outcome.
+fn watched(up: reqwest13::Response, id: Value, report: ReportOnDrop, flight: InFlight) -> Answer {
+    let status = up.status();
+    let content_type = up.headers().get(CONTENT_TYPE).cloned();
+    let chunks = Chunks::new(up);
+    let split = Splitter::new(&content_type);
+    let state = (chunks, split, (id, flight), Some(report));
+    let stream = futures_util::stream::unfold(
+        state,
+        |(mut chunks, mut split, call, mut report)| async move {
+            let item = chunks.next().await;
+            let seen = match &item {
+                Some(Ok(chunk)) => split.messages(Some(chunk)),
+                Some(Err(_)) => Vec::new(),
+                None => split.messages(None),
+            };
+            for text in seen {
+                if let Some(outcome) = answer_outcome(&text, &call.0) {
+                    if let Some(r) = report.take() {
+                        r.finish(outcome.0, outcome.1);
+                    }
+                }
+            }
+            match item {
+                Some(Err(e)) => {
+                    if let Some(r) = report.take() {
+                        r.finish(false, format!("the upstream's answer broke off: {e}"));
+                    }
+                    Some((Err(e), (chunks, split, call, report)))
+                }
+                Some(Ok(chunk)) => Some((Ok(chunk), (chunks, split, call, report))),
+                None => {
+                    if let Some(r) = report.take() {
+                        r.finish(false, call.1.unanswered());
+                    }
+                    None
+                }
+            }
+        },
+    );
+    let mut r = Response::new(Body::from_stream(stream));
+    *r.status_mut() = status;
+    if let Some(ct) = content_type {
+        r.headers_mut().insert(CONTENT_TYPE, ct);
+    }
+    r
+}
+
+/// What the answer says for the audit, if `text` is the answer to `id`.
+fn answer_outcome(text: &str, id: &Value) -> Option<(bool, String)> {
+    #[derive(serde::Deserialize)]
+    struct Brief {
+        id: Option<Value>,
+        result: Option<ResultBrief>,
+        error: Option<ErrorBrief>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ResultBrief {
+        #[serde(rename = "isError")]
+        is_error: Option<bool>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorBrief {
+        code: Option<i64>,
+        message: Option<String>,
+    }
+    let brief: Brief = serde_json::from_str(text).ok()?;
+    if brief.id.as_ref() != Some(id) {
+        return None;
+    }
+    Some(match (brief.result, brief.error) {
+        (
+            Some(ResultBrief {
+                is_error: Some(true),
+            }),
+            _,
+        ) => (false, "the tool answered with isError".into()),
+        (Some(_), _) => (true, "the tool answered".into()),
+        (None, Some(e)) => (
+            false,
+            format!(
+                "upstream MCP error {}: {}",
+                e.code.unwrap_or_default(),
+                e.message.unwrap_or_default()
+            ),
+        ),
+        (None, None) => (
+            false,
+            "the upstream's answer has neither result nor error".into(),
+        ),
+    })
+}
+
+fn outcome_of(message: &Value) -> (bool, String) {
+    let id = message.get("id").cloned().unwrap_or(Value::Null);
+    answer_outcome(&message.to_string(), &id)
+        .unwrap_or((false, "the upstream's answer has no id".into()))
+}
+
+/// A tool result with `isError`, which the model reads (not a transport error).
+fn refusal(id: Value, text: String) -> Value {
+    json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "result": { "content": [{ "type": "text", "text": text }], "isError": true },
+    })
+}
+
+fn error_message(id: Value, code: i64, message: &str) -> Value {
+    json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } })
+}
+
+fn error(status: StatusCode, id: Value, code: i64, message: &str) -> Answer {
+    let mut r = json_message(&error_message(id, code, message));
+    *r.status_mut() = status;
+    r
+}
+
+/// 404 for a session that ended, was never started or is another
+/// principal's: the client starts a new one (streamable HTTP's rule).
+fn no_session(headers: &HeaderMap, id: Value) -> Answer {
+    match headers.contains_key(SESSION) {
+        true => error(
+            StatusCode::NOT_FOUND,
+            id,
+            jsonrpc::INVALID_REQUEST,
+            "session not found: it ended, or it is not yours; start a new one with `initialize`",
+        ),
+        false => error(
+            StatusCode::BAD_REQUEST,
+            id,
+            jsonrpc::INVALID_REQUEST,
+            "invalid request: no `Mcp-Session-Id` header; start the session with `initialize`",
+        ),
+    }
+}
+
+fn json_message(message: &Value) -> Answer {
+    let mut r = Response::new(Body::from(message.to_string()));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn plain(code: StatusCode, text: &'static str) -> Answer {
+    let mut r = Response::new(Body::from(text));
+    *r.status_mut() = code;
+    r
+}
+
+fn status(code: StatusCode) -> Answer {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = code;
+    r
+}
+
+fn is_sse(content_type: Option<&HeaderValue>) -> bool {
+    content_type
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("text/event-stream"))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Whether the `Host` header names an allowed host: an entry without a
+/// port allows any port.
+fn host_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    if allowed.is_empty() {
+        return true;
+    }
+    let Some(host) = headers.get(HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let host = host.trim().to_ascii_lowercase();
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host
+            .rsplit_once(':')
+            .map_or(host.as_str(), |(name, _)| name),
+    };
+    allowed.iter().any(|a| {
+        let a = a.to_ascii_lowercase();
+        a == host || a == name
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_checked_with_and_without_ports() {
+        let allowed = ["localhost", "127.0.0.1", "::1", "signoff.example.com:8443"]
+            .map(String::from)
+            .to_vec();
+        let check = |host: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(HOST, HeaderValue::from_str(host).unwrap());
+            host_allowed(&h, &allowed)
+        };
+        for ok in [
+            "localhost",
+            "127.0.0.1:8080",
+            "[::1]:3000",
+            "LOCALHOST:1",
+            "signoff.example.com:8443",
+        ] {
+            assert!(check(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "127.0.0.1.evil:80",
+            "signoff.example.com:9999",
+            "[::2]:1",
+        ] {
+            assert!(!check(bad), "{bad}");
+        }
+        assert!(!host_allowed(&HeaderMap::new(), &allowed), "no Host at all");
+        assert!(
+            host_allowed(&HeaderMap::new(), &[]),
+            "an empty list allows any"
+        );
+    }
+
+    #[test]
+    fn outcomes_are_read_from_the_answer_to_the_call() {
+        let id = json!(7);
+        let cases = [
+            (
+                r#"{"jsonrpc":"2.0","id":7,"result":{"content":[]}}"#,
+                Some(true),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":7,"result":{"isError":true}}"#,
+                Some(false),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":7,"error":{"code":-1,"message":"x"}}"#,
+                Some(false),
+            ),
+            (r#"{"jsonrpc":"2.0","id":8,"result":{}}"#, None),
+            (
+                r#"{"jsonrpc":"2.0","method":"notifications/progress"}"#,
+                None,
+            ),
+            ("not json", None),
+        ];
+        for (text, succeeded) in cases {
+            assert_eq!(answer_outcome(text, &id).map(|o| o.0), succeeded, "{text}");
+        }
+    }
+}
