@@ -316,7 +316,15 @@ impl Splice {
             let verdict = check.await;
             return self.answer_now(&session, headers, body, id, verdict).await;
         };
-        self.hold(session, headers.clone(), body, id, progress, review, check)
+        let call = HeldCall {
+            headers: headers.clone(),
+            body,
+            id,
+            progress,
+            review,
+            check,
+        };
+        self.hold(session, call)
     }
 
     /// The answer to a call decided without a hold.
@@ -342,7 +350,7 @@ impl Splice {
         {
             Ok(up) => up,
             Err(e) => {
-                report.finish(false, e.to_string());
+                report.finish(false, self.unreachable_text(&e));
                 return self.unreachable(id, &e);
             }
         };
@@ -367,35 +375,14 @@ impl Splice {
 
     /// A held call: answered as an event stream at once, which carries the
     /// review page and progress while a human decides, then the answer.
-    #[allow(clippy::too_many_arguments)]
-    fn hold(
-        self: &Arc<Self>,
-        session: Arc<Session>,
-        headers: HeaderMap,
-        body: Bytes,
-        id: Value,
-        progress: Option<Value>,
-        review: PendingReview,
-        check: BoxFuture<'static, GateVerdict>,
-    ) -> Answer {
+    fn hold(self: &Arc<Self>, session: Arc<Session>, call: HeldCall) -> Answer {
         let (events, out) = mpsc::channel::<Bytes>(16);
-        let key = id.to_string();
+        let key = call.id.to_string();
         let splice = self.clone();
         let held_session = session.clone();
         let held_key = key.clone();
         let task = tokio::spawn(async move {
-            splice
-                .held_call(
-                    &held_session,
-                    headers,
-                    body,
-                    id,
-                    progress,
-                    review,
-                    check,
-                    events,
-                )
-                .await;
+            splice.held_call(&held_session, call, events).await;
             held_session.release(&held_key);
         });
         if let Ok(mut calls) = session.calls.lock() {
@@ -421,18 +408,15 @@ impl Splice {
         r
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn held_call(
-        &self,
-        session: &Session,
-        headers: HeaderMap,
-        body: Bytes,
-        id: Value,
-        progress: Option<Value>,
-        review: PendingReview,
-        mut check: BoxFuture<'static, GateVerdict>,
-        events: mpsc::Sender<Bytes>,
-    ) {
+    async fn held_call(&self, session: &Session, call: HeldCall, events: mpsc::Sender<Bytes>) {
+        let HeldCall {
+            headers,
+            body,
+            id,
+            progress,
+            review,
+            mut check,
+        } = call;
         let send = |message: Value| {
             let events = events.clone();
             async move {
@@ -495,7 +479,7 @@ impl Splice {
         {
             Ok(up) => up,
             Err(e) => {
-                report.finish(false, e.to_string());
+                report.finish(false, self.unreachable_text(&e));
                 return send(error_message(
                     id,
                     INTERNAL_ERROR,
@@ -509,15 +493,16 @@ impl Splice {
         let mut up = Chunks::new(up);
         let mut split = Splitter::new(&up.content_type);
         loop {
+            // `None` is the end of the body, whose last messages still count.
             let chunk = match up.next().await {
-                Some(Ok(chunk)) => chunk,
+                Some(Ok(chunk)) => Some(chunk),
                 Some(Err(e)) => {
                     report.finish(false, format!("the upstream's answer broke off: {e}"));
                     return;
                 }
-                None => break,
+                None => None,
             };
-            for text in split.messages(Some(&chunk)) {
+            for text in split.messages(chunk.as_deref()) {
                 let Ok(mut message) = serde_json::from_str::<Value>(&text) else {
                     continue;
                 };
@@ -529,16 +514,8 @@ impl Splice {
                 }
                 send(message).await;
             }
-        }
-        for text in split.messages(None) {
-            if let Ok(mut message) = serde_json::from_str::<Value>(&text) {
-                if message.get("id") == Some(&id) {
-                    if mask_results {
-                        self.mask(&mut message);
-                    }
-                    outcome = Some(outcome_of(&message));
-                }
-                send(message).await;
+            if chunk.is_none() {
+                break;
             }
         }
         let (succeeded, detail) =
@@ -657,7 +634,7 @@ impl Splice {
         session: Option<&Session>,
         agent: &HeaderMap,
         body: Option<Bytes>,
-    ) -> Result<reqwest13::Response, reqwest13::Error> {
+    ) -> Result<reqwest13::Response, SendError> {
         let mut headers = HeaderMap::new();
         for name in [ACCEPT, CONTENT_TYPE, PROTOCOL_VERSION, LAST_EVENT_ID] {
             if let Some(v) = agent.get(&name) {
@@ -677,7 +654,13 @@ impl Splice {
         if let Some(body) = body {
             request = request.body(body);
         }
-        request.send().await
+        let up = request.send().await.map_err(SendError::Unreachable)?;
+        match up.status() {
+            // The credentials are signoff's, not the agent's: relayed, a 401
+            // would send the agent's client into an OAuth flow of its own.
+            s @ (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => Err(SendError::Refused(s)),
+            _ => Ok(up),
+        }
     }
 
     /// The upstream's response as it came, with signoff's session id on it
@@ -700,18 +683,14 @@ impl Splice {
         r
     }
 
-    fn unreachable_text(&self, e: &reqwest13::Error) -> String {
+    fn unreachable_text(&self, e: &SendError) -> String {
         tracing::warn!(server = %self.server, error = %e, "upstream unavailable");
-        format!(
-            "upstream MCP server `{}` is unavailable: {}",
-            self.server,
-            error_chain(e)
-        )
+        format!("upstream MCP server `{}` {e}", self.server)
     }
 
     /// What the agent reads when the upstream cannot be reached: a JSON-RPC
     /// error the client surfaces, for requests; 502 otherwise.
-    fn unreachable(&self, id: Value, e: &reqwest13::Error) -> Answer {
+    fn unreachable(&self, id: Value, e: &SendError) -> Answer {
         let status = match id {
             Value::Null => StatusCode::BAD_GATEWAY,
             _ => StatusCode::OK,
@@ -805,6 +784,37 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.session.release(&self.key);
     }
+}
+
+/// Why a request did not reach the upstream, or was refused there.
+#[derive(Debug)]
+enum SendError {
+    Unreachable(reqwest13::Error),
+    Refused(StatusCode),
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::Unreachable(e) => write!(f, "is unavailable: {}", error_chain(e)),
+            SendError::Refused(status) => write!(
+                f,
+                "refused signoff's credentials (HTTP {}); an operator must fix the target's `headers` in signoff.toml",
+                status.as_u16()
+            ),
+        }
+    }
+}
+
+/// A `tools/call` the gate holds, and what forwarding it later takes.
+struct HeldCall {
+    headers: HeaderMap,
+    body: Bytes,
+    id: Value,
+    /// The client's progressToken, if it gave one.
+    progress: Option<Value>,
+    review: PendingReview,
+    check: BoxFuture<'static, GateVerdict>,
 }
 
 /// Ends a held call when its event stream is dropped.

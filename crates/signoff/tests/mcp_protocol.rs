@@ -70,6 +70,7 @@ fn start() -> Setup {
         .spawn()
         .unwrap();
     let direct = format!("http://127.0.0.1:{port}/mcp");
+    let locked = locked_upstream();
     std::fs::create_dir_all(d.join("policies")).unwrap();
     std::fs::write(d.join("policies/mcp.cedar"), POLICY).unwrap();
     let config = d.join("signoff.toml");
@@ -98,6 +99,10 @@ name = "rust"
 kind = "mcp"
 url = "{direct}"
 headers = {{ x-fixture-key = "held-by-signoff" }}
+[[targets]]
+name = "locked"
+kind = "mcp"
+url = "{locked}"
 [[targets]]
 name = "ruststdio"
 kind = "mcp"
@@ -657,4 +662,48 @@ fn the_spliced_session_streams_ends_and_checks_its_host() {
     let body = json!({"jsonrpc": "2.0", "id": 2, "method": "ping"});
     let (status, msgs, _) = gated.post(&body.to_string()).unwrap();
     assert_eq!(status, 404, "an ended session is gone: {msgs:?}");
+}
+
+/// An upstream that refuses every request with 401, as one does whose
+/// credentials in signoff.toml are wrong.
+fn locked_upstream() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut buf = [0u8; 65536];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Bearer\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+        }
+    });
+    url
+}
+
+/// The upstream refusing signoff's own credentials is the operator's to fix:
+/// the agent reads so, and never gets a 401 that would start its OAuth flow.
+#[test]
+fn an_upstream_refusing_signoffs_credentials_is_named_not_relayed() {
+    let s = start();
+    let url = format!("{}/mcp/locked", s.server.url);
+    let plain = Session {
+        http: reqwest::blocking::Client::new(),
+        url,
+        token: Some(s.agent.clone()),
+        id: None,
+    };
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "1"}}});
+    let (status, msgs, _) = plain.post(&init.to_string()).unwrap();
+    assert_eq!(status, 200, "{msgs:?}");
+    let text = msgs[0]["error"]["message"].as_str().unwrap();
+    assert!(
+        text.contains("`locked` refused signoff's credentials (HTTP 401)")
+            && text.contains("headers"),
+        "{text}"
+    );
 }
