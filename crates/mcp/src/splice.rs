@@ -866,6 +866,8 @@ impl Chunks {
 struct Splitter {
     events: Option<sse::Events>,
     json: Vec<u8>,
+    /// A message grew past `MAX_ANSWER`: the bytes still pass, unread.
+    overflowed: bool,
 }
 
 impl Splitter {
@@ -873,17 +875,26 @@ impl Splitter {
         Splitter {
             events: is_sse(content_type.as_ref()).then(sse::Events::default),
             json: Vec::new(),
+            overflowed: false,
         }
     }
 
     /// The messages complete with `chunk`; `None` is the end of the body.
     fn messages(&mut self, chunk: Option<&[u8]>) -> Vec<String> {
+        if self.overflowed {
+            return Vec::new();
+        }
         match (&mut self.events, chunk) {
             (Some(events), Some(chunk)) => {
                 events.push(chunk);
-                std::iter::from_fn(|| events.next_event())
+                let done = std::iter::from_fn(|| events.next_event())
                     .filter_map(|e| sse::data(&e))
-                    .collect()
+                    .collect();
+                if events.pending() > MAX_ANSWER {
+                    self.overflowed = true;
+                    self.events = None;
+                }
+                done
             }
             (Some(events), None) => events
                 .rest()
@@ -891,8 +902,10 @@ impl Splitter {
                 .into_iter()
                 .collect(),
             (None, Some(chunk)) => {
-                if self.json.len() <= MAX_ANSWER {
-                    self.json.extend_from_slice(chunk);
+                self.json.extend_from_slice(chunk);
+                if self.json.len() > MAX_ANSWER {
+                    self.overflowed = true;
+                    self.json = Vec::new();
                 }
                 Vec::new()
             }
@@ -938,7 +951,13 @@ fn watched(up: reqwest13::Response, id: Value, report: ReportOnDrop, flight: InF
                 Some(Ok(chunk)) => Some((Ok(chunk), (chunks, split, call, report))),
                 None => {
                     if let Some(r) = report.take() {
-                        r.finish(false, call.1.unanswered());
+                        match split.overflowed {
+                            true => r.finish(
+                                true,
+                                format!("the tool answered (over {MAX_ANSWER} bytes, not read for isError)"),
+                            ),
+                            false => r.finish(false, call.1.unanswered()),
+                        }
                     }
                     None
                 }
@@ -1136,6 +1155,21 @@ mod tests {
             host_allowed(&HeaderMap::new(), &[]),
             "an empty list allows any"
         );
+    }
+
+    #[test]
+    fn an_answer_too_large_to_read_is_passed_on_unread() {
+        let chunk = vec![b' '; 1 << 20];
+        for content_type in ["application/json", "text/event-stream"] {
+            let mut split = Splitter::new(&Some(HeaderValue::from_static(content_type)));
+            assert!(split.messages(Some(b"data: {")).is_empty());
+            for _ in 0..=MAX_ANSWER / chunk.len() {
+                assert!(split.messages(Some(&chunk)).is_empty());
+            }
+            assert!(split.overflowed, "{content_type}");
+            assert!(split.messages(Some(b"}\n\n")).is_empty());
+            assert!(split.messages(None).is_empty(), "{content_type}");
+        }
     }
 
     #[test]

@@ -35,6 +35,11 @@ impl Events {
         None
     }
 
+    /// Bytes held for an event not yet complete.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
     /// What is left once the stream has ended: an event cut short, if any.
     pub fn rest(&mut self) -> Option<Vec<u8>> {
         self.scanned = 0;

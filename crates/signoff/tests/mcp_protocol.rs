@@ -305,6 +305,15 @@ fn bad_json_rpc_gets_spec_error_codes_over_http() {
     }
     let unknown = gated.request(11, "no/such/method", json!({}));
     assert_eq!(unknown["error"]["code"], -32601, "{unknown}");
+    // A call the gate cannot read is refused as invalid params, not forwarded.
+    for params in [
+        json!({}),
+        json!({"name": 7}),
+        json!({"name": "echo", "arguments": 5}),
+    ] {
+        let bad = gated.request(14, "tools/call", params.clone());
+        assert_eq!(bad["error"]["code"], -32602, "{params}: {bad}");
+    }
     let huge = json!({"jsonrpc": "2.0", "id": 12, "method": "tools/call",
         "params": call("echo", json!({"text": "x".repeat(2 << 20)}))});
     match gated.post(&huge.to_string()) {
