@@ -254,7 +254,10 @@ impl Splice {
         };
         if let Ok(mut sessions) = self.sessions.lock() {
             let now = self.now();
-            sessions.retain(|_, s| now - s.used.load(Ordering::Relaxed) < SESSION_IDLE.as_secs());
+            // `saturating_sub`: a session may be used after `now` was read.
+            sessions.retain(|_, s| {
+                now.saturating_sub(s.used.load(Ordering::Relaxed)) < SESSION_IDLE.as_secs()
+            });
             sessions.insert(session_id.clone(), Arc::new(session));
         }
         self.relayed(up, Some(&session_id))
@@ -344,6 +347,8 @@ impl Splice {
             } => (mask_results, report),
         };
         let report = ReportOnDrop::start(report);
+        // In flight before it is sent: a cancel may come before the answer's headers.
+        let flight = InFlight::start(session, &id);
         let up = match self
             .send(Method::POST, Some(session), headers, Some(body))
             .await
@@ -355,10 +360,11 @@ impl Splice {
             }
         };
         if !mask_results {
-            let flight = InFlight::start(session, &id);
             return watched(up, id, report, flight);
         }
-        let masked = self.rewrite(up, &id, |m| self.mask(m)).await;
+        let masked = self
+            .rewrite(up, &id, Unread::Withheld, |m| self.mask(m))
+            .await;
         match masked {
             Ok((answer, outcome)) => {
                 let (succeeded, detail) =
@@ -547,18 +553,20 @@ impl Splice {
                 });
             }
         };
-        match self.rewrite(up, &id, hide).await {
+        match self.rewrite(up, &id, Unread::Kept, hide).await {
             Ok((answer, _)) => answer,
             Err(e) => error(StatusCode::OK, id, INTERNAL_ERROR, &e),
         }
     }
 
     /// The upstream's answer read whole, the message that answers `id`
-    /// changed by `f` and every other event kept byte for byte.
+    /// changed by `f` and every other event kept byte for byte (data that
+    /// is not JSON as `unread` says).
     async fn rewrite(
         &self,
         up: reqwest13::Response,
         id: &Value,
+        unread: Unread,
         f: impl FnOnce(&mut Value),
     ) -> Result<(Answer, Option<(bool, String)>), String> {
         let status = up.status();
@@ -575,8 +583,18 @@ impl Splice {
         }
         let mut f = Some(f);
         let mut outcome = None;
+        let withheld = || error_message(id.clone(), INTERNAL_ERROR, WITHHELD).to_string();
         let mut change = |text: &str| -> Option<String> {
-            let mut message: Value = serde_json::from_str(text).ok()?;
+            // An empty event is a priming event or a keep-alive, not a message.
+            if text.trim().is_empty() {
+                return None;
+            }
+            let Ok(mut message) = serde_json::from_str::<Value>(text) else {
+                return match unread {
+                    Unread::Kept => None,
+                    Unread::Withheld => Some(withheld()),
+                };
+            };
             if message.get("id") != Some(id) {
                 return None;
             }
@@ -611,19 +629,25 @@ impl Splice {
         Ok((r, outcome))
     }
 
-    /// Masks a result in place; withholds it if it cannot be masked (fail
-    /// closed: no masker means the masking configuration did not load).
+    /// Masks an answer's result or error in place; withholds it if it
+    /// cannot be masked (fail closed: no masker means the masking
+    /// configuration did not load).
     fn mask(&self, message: &mut Value) {
-        let Some(result) = message.get_mut("result") else {
+        let Some(masker) = &self.masker else {
+            if let Some(result) = message.get_mut("result") {
+                *result =
+                    json!({ "content": [{ "type": "text", "text": WITHHELD }], "isError": true });
+            }
+            if let Some(error) = message.get_mut("error") {
+                *error = json!({ "code": INTERNAL_ERROR, "message": WITHHELD });
+            }
             return;
         };
-        *result = match &self.masker {
-            Some(masker) => masker.mask_json_owned(result.take()),
-            None => json!({
-                "content": [{ "type": "text", "text": "[result withheld: signoff could not mask it]" }],
-                "isError": true,
-            }),
-        };
+        for part in ["result", "error"] {
+            if let Some(value) = message.get_mut(part) {
+                *value = masker.mask_json_owned(value.take());
+            }
+        }
     }
 
     /// One request upstream, for `session` (none for `initialize`). The
@@ -784,6 +808,18 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.session.release(&self.key);
     }
+}
+
+/// What a masked answer says in place of what could not be masked.
+const WITHHELD: &str = "[result withheld: signoff could not mask it]";
+
+/// What `rewrite` does with data that is not JSON.
+#[derive(Clone, Copy)]
+enum Unread {
+    /// Passed on as it came (nothing in it needs changing).
+    Kept,
+    /// Replaced by an error: it might hold what masking would have hidden.
+    Withheld,
 }
 
 /// Why a request did not reach the upstream, or was refused there.

@@ -100,6 +100,11 @@ kind = "mcp"
 url = "{direct}"
 headers = {{ x-fixture-key = "held-by-signoff" }}
 [[targets]]
+name = "rustmasked"
+kind = "mcp"
+url = "{direct}"
+masking = {{ results = true }}
+[[targets]]
 name = "locked"
 kind = "mcp"
 url = "{locked}"
@@ -715,4 +720,30 @@ fn an_upstream_refusing_signoffs_credentials_is_named_not_relayed() {
             && text.contains("headers"),
         "{text}"
     );
+}
+
+/// Masking over an upstream that answers in SSE (with a priming event
+/// first): the answer is masked, the rest of the stream kept.
+#[test]
+fn results_from_an_sse_upstream_are_masked() {
+    let s = start();
+    let gated = Session::open(&format!("{}/mcp/rustmasked", s.server.url), Some(&s.agent));
+    let r = gated.request(
+        1,
+        "tools/call",
+        call("lookup_customer", json!({"email": "alice@example.com"})),
+    );
+    let text = r["result"].to_string();
+    assert!(
+        !text.contains("alice@example.com") && text.contains("[EMAIL]"),
+        "{r}"
+    );
+    // Unmasked through the plain target, so the masking is signoff's.
+    let plain = Session::open(&format!("{}/mcp/rust", s.server.url), Some(&s.agent));
+    let r = plain.request(
+        1,
+        "tools/call",
+        call("lookup_customer", json!({"email": "alice@example.com"})),
+    );
+    assert!(r["result"].to_string().contains("alice@example.com"), "{r}");
 }
