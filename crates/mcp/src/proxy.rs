@@ -116,6 +116,9 @@ pub trait Gate: Send + Sync + 'static {
 /// The `_meta` key for the caller's reason on `tools/call`.
 pub const REASON_META: &str = "signoff/reason";
 
+/// What a masked result says in place of what could not be masked.
+pub(crate) const WITHHELD: &str = "[result withheld: signoff could not mask it]";
+
 /// How often a held call reports progress to a client that asked for it.
 pub(crate) const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
@@ -304,11 +307,7 @@ impl Proxy {
     /// The result with its values masked; withheld whole if that cannot be
     /// done (fail closed).
     fn mask(&self, result: CallToolResult) -> CallToolResult {
-        let withheld = || {
-            CallToolResult::error(vec![ContentBlock::text(
-                "[result withheld: signoff could not mask it]",
-            )])
-        };
+        let withheld = || CallToolResult::error(vec![ContentBlock::text(WITHHELD)]);
         let (Some(masker), Ok(value)) = (&self.masker, serde_json::to_value(&result)) else {
             return withheld();
         };

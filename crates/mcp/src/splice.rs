@@ -19,12 +19,13 @@ use bytes::Bytes;
 use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HOST};
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use signoff_core::{Caller, Principal};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::jsonrpc;
-use crate::proxy::{AbortOnDrop, ReportOnDrop, ELICITATION_COMPLETE, PROGRESS_EVERY};
+use crate::proxy::{AbortOnDrop, ReportOnDrop, ELICITATION_COMPLETE, PROGRESS_EVERY, WITHHELD};
 use crate::sse;
 use crate::{BoxFuture, Gate, GateVerdict, PendingReview, ToolCall, UpstreamError, REASON_META};
 
@@ -96,14 +97,7 @@ impl Splice {
         gate: Arc<dyn Gate>,
         masker: Option<Arc<signoff_mask::Masker>>,
     ) -> Result<Splice, UpstreamError> {
-        let mut held_headers = HeaderMap::new();
-        for (name, value) in &config.headers {
-            let bad = || UpstreamError::Header { name: name.clone() };
-            held_headers.insert(
-                HeaderName::try_from(name.as_str()).map_err(|_| bad())?,
-                HeaderValue::try_from(value.as_str()).map_err(|_| bad())?,
-            );
-        }
+        let held_headers = crate::upstream::header_map(&config.headers)?;
         let url = reqwest13::Url::parse(&config.url).map_err(|e| UpstreamError::Url {
             url: config.url.clone(),
             reason: e.to_string(),
@@ -184,12 +178,7 @@ impl Splice {
         if !headers.contains_key(SESSION) {
             return match method {
                 Some("initialize") => self.initialize(caller, headers, body, &message).await,
-                _ => error(
-                    StatusCode::BAD_REQUEST,
-                    id.unwrap_or(Value::Null),
-                    jsonrpc::INVALID_REQUEST,
-                    "invalid request: no `Mcp-Session-Id` header; start the session with `initialize`",
-                ),
+                _ => no_session(headers, id.unwrap_or(Value::Null)),
             };
         }
         let Some(session) = self.session(headers, &caller) else {
@@ -197,8 +186,7 @@ impl Splice {
         };
         match (method, id) {
             (Some("tools/call"), Some(id)) => {
-                self.call(session, caller, headers, body, &message, id)
-                    .await
+                self.call(session, caller, headers, body, message, id).await
             }
             (Some("tools/list"), Some(id)) => self.list(&session, &caller, headers, body, id).await,
             (None, Some(Value::String(id))) if id.starts_with(OWN_ID_PREFIX) => {
@@ -270,11 +258,14 @@ impl Splice {
         caller: Caller,
         headers: &HeaderMap,
         body: Bytes,
-        message: &Value,
+        mut message: Value,
         id: Value,
     ) -> Answer {
-        let params = message.get("params");
-        let Some(tool) = params.and_then(|p| p.get("name")).and_then(Value::as_str) else {
+        let Some(tool) = message
+            .pointer("/params/name")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
             return error(
                 StatusCode::OK,
                 id,
@@ -282,9 +273,12 @@ impl Splice {
                 "invalid params: `tools/call` needs `params.name`",
             );
         };
-        let arguments = match params.and_then(|p| p.get("arguments")) {
+        // Moved, not copied: the gate owns the arguments from here.
+        let arguments = message.pointer_mut("/params/arguments").map(Value::take);
+        let meta = message.pointer("/params/_meta");
+        let arguments = match arguments {
             None | Some(Value::Null) => Value::Object(Default::default()),
-            Some(a @ Value::Object(_)) => a.clone(),
+            Some(a @ Value::Object(_)) => a,
             Some(_) => {
                 return error(
                     StatusCode::OK,
@@ -294,10 +288,9 @@ impl Splice {
                 )
             }
         };
-        let meta = params.and_then(|p| p.get("_meta"));
         let call = ToolCall {
             server: self.server.clone(),
-            tool: tool.to_owned(),
+            tool,
             arguments,
             reason: meta
                 .and_then(|m| m.get(REASON_META))
@@ -810,9 +803,6 @@ impl Drop for InFlight {
     }
 }
 
-/// What a masked answer says in place of what could not be masked.
-const WITHHELD: &str = "[result withheld: signoff could not mask it]";
-
 /// What `rewrite` does with data that is not JSON.
 #[derive(Clone, Copy)]
 enum Unread {
@@ -1010,53 +1000,65 @@ fn watched(up: reqwest13::Response, id: Value, report: ReportOnDrop, flight: InF
 
 /// What the answer says for the audit, if `text` is the answer to `id`.
 fn answer_outcome(text: &str, id: &Value) -> Option<(bool, String)> {
-    #[derive(serde::Deserialize)]
-    struct Brief {
-        id: Option<Value>,
-        result: Option<ResultBrief>,
-        error: Option<ErrorBrief>,
-    }
-    #[derive(serde::Deserialize)]
-    struct ResultBrief {
-        #[serde(rename = "isError")]
-        is_error: Option<bool>,
-    }
-    #[derive(serde::Deserialize)]
-    struct ErrorBrief {
-        code: Option<i64>,
-        message: Option<String>,
-    }
     let brief: Brief = serde_json::from_str(text).ok()?;
-    if brief.id.as_ref() != Some(id) {
-        return None;
-    }
-    Some(match (brief.result, brief.error) {
-        (
-            Some(ResultBrief {
-                is_error: Some(true),
-            }),
-            _,
-        ) => (false, "the tool answered with isError".into()),
-        (Some(_), _) => (true, "the tool answered".into()),
-        (None, Some(e)) => (
-            false,
-            format!(
-                "upstream MCP error {}: {}",
-                e.code.unwrap_or_default(),
-                e.message.unwrap_or_default()
-            ),
-        ),
-        (None, None) => (
-            false,
-            "the upstream's answer has neither result nor error".into(),
-        ),
-    })
+    (brief.id.as_ref() == Some(id)).then(|| brief.outcome())
 }
 
+/// An answer's outcome, read from a message signoff already parsed.
 fn outcome_of(message: &Value) -> (bool, String) {
-    let id = message.get("id").cloned().unwrap_or(Value::Null);
-    answer_outcome(&message.to_string(), &id)
-        .unwrap_or((false, "the upstream's answer has no id".into()))
+    match Brief::deserialize(message) {
+        Ok(brief) => brief.outcome(),
+        Err(_) => (
+            false,
+            "the upstream's answer is not a JSON-RPC response".into(),
+        ),
+    }
+}
+
+/// The parts of an answer the audit needs; the rest is skipped unread.
+#[derive(serde::Deserialize)]
+struct Brief {
+    id: Option<Value>,
+    result: Option<ResultBrief>,
+    error: Option<ErrorBrief>,
+}
+
+#[derive(serde::Deserialize)]
+struct ResultBrief {
+    #[serde(rename = "isError")]
+    is_error: Option<bool>,
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorBrief {
+    code: Option<i64>,
+    message: Option<String>,
+}
+
+impl Brief {
+    fn outcome(self) -> (bool, String) {
+        match (self.result, self.error) {
+            (
+                Some(ResultBrief {
+                    is_error: Some(true),
+                }),
+                _,
+            ) => (false, "the tool answered with isError".into()),
+            (Some(_), _) => (true, "the tool answered".into()),
+            (None, Some(e)) => (
+                false,
+                format!(
+                    "upstream MCP error {}: {}",
+                    e.code.unwrap_or_default(),
+                    e.message.unwrap_or_default()
+                ),
+            ),
+            (None, None) => (
+                false,
+                "the upstream's answer has neither result nor error".into(),
+            ),
+        }
+    }
 }
 
 /// A tool result with `isError`, which the model reads (not a transport error).

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use http::{HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use rmcp::service::RunningService;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
@@ -72,12 +72,8 @@ impl Upstream {
             } => {
                 let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
                 config.auth_header = bearer.clone();
-                for (name, value) in headers {
-                    let bad = || UpstreamError::Header { name: name.clone() };
-                    config.custom_headers.insert(
-                        HeaderName::try_from(name.as_str()).map_err(|_| bad())?,
-                        HeaderValue::try_from(value.as_str()).map_err(|_| bad())?,
-                    );
+                for (name, value) in &header_map(headers)? {
+                    config.custom_headers.insert(name.clone(), value.clone());
                 }
                 let client = http_client()?;
                 relay
@@ -87,6 +83,19 @@ impl Upstream {
             }
         }
     }
+}
+
+/// Configured headers as HTTP headers, each checked.
+pub(crate) fn header_map(headers: &BTreeMap<String, String>) -> Result<HeaderMap, UpstreamError> {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        let bad = || UpstreamError::Header { name: name.clone() };
+        map.insert(
+            HeaderName::try_from(name.as_str()).map_err(|_| bad())?,
+            HeaderValue::try_from(value.as_str()).map_err(|_| bad())?,
+        );
+    }
+    Ok(map)
 }
 
 /// The HTTP client of every streamable-HTTP upstream session. rmcp's default

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
@@ -84,20 +85,24 @@ pub fn routes(gateway: Gateway, settings: McpSettings) -> Result<Router, Upstrea
         .layer(middleware::from_fn_with_state(gateway, authenticate)))
 }
 
-/// The message `jsonrpc_only` checked, for the splice.
+/// The POST body `jsonrpc_only` read and checked, for the splice.
 #[derive(Clone)]
-struct Checked(serde_json::Value);
+struct Checked {
+    bytes: Bytes,
+    message: serde_json::Value,
+}
 
-/// One request to an HTTP target, handed to its splice.
+/// One request to an HTTP target, handed to its splice. Only a POST's body
+/// is read (by `jsonrpc_only`, within the limit); others are ignored.
 async fn spliced(splice: Arc<Splice>, request: Request) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let (Some(caller), Ok(body)) = (
-        parts.extensions.remove::<Caller>(),
-        axum::body::to_bytes(body, usize::MAX).await,
-    ) else {
-        return StatusCode::BAD_REQUEST.into_response();
+    let (mut parts, _) = request.into_parts();
+    let Some(caller) = parts.extensions.remove::<Caller>() else {
+        return StatusCode::UNAUTHORIZED.into_response();
     };
-    let message = parts.extensions.remove::<Checked>().map(|c| c.0);
+    let (body, message) = match parts.extensions.remove::<Checked>() {
+        Some(c) => (c.bytes, Some(c.message)),
+        None => (Bytes::new(), None),
+    };
     splice.serve(caller, parts, body, message).await
 }
 
@@ -130,8 +135,8 @@ async fn jsonrpc_only(limit: usize, request: Request, next: Next) -> Response {
         Ok(message) => message,
         Err(r) => return jsonrpc_error(StatusCode::BAD_REQUEST, &r),
     };
-    let mut request = Request::from_parts(parts, axum::body::Body::from(bytes));
-    request.extensions_mut().insert(Checked(message));
+    let mut request = Request::from_parts(parts, axum::body::Body::from(bytes.clone()));
+    request.extensions_mut().insert(Checked { bytes, message });
     next.run(request).await
 }
 

@@ -412,6 +412,19 @@ fn bad_json_rpc_gets_spec_error_codes_over_stdio() {
     let _ = child.wait();
 }
 
+/// Approves `id`, gives a held call that would wrongly run time to, and
+/// returns the request as it then stands.
+fn approve_and_settle(s: &Setup, id: &str) -> Value {
+    let (status, _) = s.server.post(
+        &format!("/v1/approvals/{id}/reviews"),
+        &s.reviewer,
+        &json!({"verdict": "approve", "comment": "ok"}),
+    );
+    assert_eq!(status, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    s.server.get(&format!("/v1/approvals/{id}"), &s.reviewer).1
+}
+
 fn audit(s: &Setup) -> Vec<Value> {
     let (_, v) = s.server.get("/v1/audit?limit=1000", &s.reviewer);
     v["events"].as_array().unwrap().clone()
@@ -443,14 +456,7 @@ fn a_cancelled_hold_never_runs_and_a_cancelled_call_is_cancelled_upstream() {
             .any(|m| m["result"]["structuredContent"]["text"] == "late late late"),
         "{answer:?}"
     );
-    let (status, _) = s.server.post(
-        &format!("/v1/approvals/{id}/reviews"),
-        &s.reviewer,
-        &json!({"verdict": "approve", "comment": "ok"}),
-    );
-    assert_eq!(status, 200);
-    std::thread::sleep(Duration::from_millis(300));
-    let (_, r) = s.server.get(&format!("/v1/approvals/{id}"), &s.reviewer);
+    let r = approve_and_settle(&s, &id);
     assert_eq!(r["status"], "approved", "nobody used the grant: {r}");
     assert_eq!(r["grant"]["uses"], 0, "{r}");
 
@@ -470,16 +476,8 @@ fn a_cancelled_hold_never_runs_and_a_cancelled_call_is_cancelled_upstream() {
         impatient.post(&body.to_string()).is_err(),
         "the hold outlasts 2 s"
     );
-    let (_, v) = s.server.get("/v1/approvals?status=pending", &s.reviewer);
-    let gone = v["approvals"][0]["id"].as_str().unwrap().to_owned();
-    let (status, _) = s.server.post(
-        &format!("/v1/approvals/{gone}/reviews"),
-        &s.reviewer,
-        &json!({"verdict": "approve", "comment": "too late"}),
-    );
-    assert_eq!(status, 200);
-    std::thread::sleep(Duration::from_millis(300));
-    let (_, r) = s.server.get(&format!("/v1/approvals/{gone}"), &s.reviewer);
+    let gone = s.server.first_pending(&s.reviewer);
+    let r = approve_and_settle(&s, &gone);
     assert_eq!(
         r["grant"]["uses"], 0,
         "a call nobody waits for does not run: {r}"
