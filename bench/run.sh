@@ -7,7 +7,9 @@
 # The mask section compares with Presidio when PRESIDIO_PYTHON names a Python
 # with presidio-analyzer and presidio-anonymizer installed (see bench/mask.py).
 #
-# The mcp section's upstream is the rmcp fixture server (crates/signoff/examples/mcp_upstream.rs).
+# The mcp section's upstream is the rmcp fixture server (crates/signoff/examples/mcp_upstream.rs);
+# nginx (Debian package nginx-light; installed here if missing and apt works) runs
+# beside signoff as a plain reverse proxy, the cost of one HTTP hop.
 #
 # The pg section needs PostgreSQL at PG_URL (default the test server), pgbench,
 # and pgbouncer (Debian package; installed here if missing and apt works).
@@ -90,7 +92,7 @@ if want mask; then
 fi
 
 if want mcp; then
-  echo "== mcp: allowed tools/call round trip, direct to the upstream vs through signoff"
+  echo "== mcp: allowed tools/call round trip, direct to the upstream vs through nginx (plain reverse proxy) vs through signoff"
   cargo build -q --release -p signoff --bin signoff --example mcp_upstream
   cargo bench -q -p signoff-mcp --bench roundtrip --no-run 2>/dev/null
   bench_bin=$(ls -t $(find target/release/deps -maxdepth 1 -name 'roundtrip-*' -type f -executable) | head -1)
@@ -125,6 +127,40 @@ TOML
   SIGNOFF_LOG=warn target/release/signoff --config "$dir/signoff.toml" serve --listen "127.0.0.1:$so_port" 2>"$dir/serve.log" &
   so_pid=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$so_port/healthz" >/dev/null && curl -s -o /dev/null "http://127.0.0.1:$up_port/mcp" && break; sleep 0.1; done
+  # nginx as a plain reverse proxy to the same upstream: what one HTTP hop
+  # costs on this machine before anything is decided or audited.
+  ngx_port=""
+  if command -v nginx >/dev/null || apt-get install -y -qq nginx-light >/dev/null 2>&1; then
+    ngx_port=$(free_port)
+    mkdir -p "$dir/nginx"
+    cat >"$dir/nginx/nginx.conf" <<NGINX
+worker_processes auto;
+pid $dir/nginx/nginx.pid;
+error_log $dir/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $dir/nginx;
+  proxy_temp_path $dir/nginx;
+  upstream mcp { server 127.0.0.1:$up_port; keepalive 64; }
+  server {
+    listen 127.0.0.1:$ngx_port;
+    location / {
+      proxy_pass http://mcp;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$http_host;
+      proxy_buffering off;
+    }
+  }
+}
+NGINX
+    nginx -c "$dir/nginx/nginx.conf" -p "$dir/nginx" >/dev/null 2>&1
+    trap 'kill "$(cat "$dir/nginx/nginx.pid" 2>/dev/null)" $so_pid $up_pid 2>/dev/null || true' EXIT
+    for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$ngx_port/mcp" && break; sleep 0.1; done
+  else
+    echo "  (nginx not installed: the plain-proxy column is left out)"
+  fi
   calls=${MCP_BENCH_CALLS:-200}
   total=$((calls * 33))   # 1 client, then 32
   u0=$(cpu_ticks $up_pid)
@@ -134,20 +170,35 @@ TOML
   u2=$(cpu_ticks $up_pid); s2=$(cpu_ticks $so_pid)
   hz=$(getconf CLK_TCK)
   python3 -c "t=$total; print(f'  CPU per call: upstream {($u1-$u0)/$hz*1e6/t:.0f} µs direct, {($u2-$u1)/$hz*1e6/t:.0f} µs behind signoff; signoff {($s2-$s1)/$hz*1e6/t:.0f} µs')"
+  rm -f bench/out/mcp-nginx.txt
+  if [ -n "$ngx_port" ]; then
+    ngx_ticks() { local t=0 p; for p in $(pgrep -P "$(cat "$dir/nginx/nginx.pid")"); do t=$((t + $(cpu_ticks "$p"))); done; echo $t; }
+    n0=$(ngx_ticks)
+    MCP_BENCH_CALLS=$calls MCP_BENCH_URL="http://127.0.0.1:$ngx_port/mcp" "$bench_bin" >bench/out/mcp-nginx.txt
+    n1=$(ngx_ticks)
+    python3 -c "print(f'  CPU per call: nginx (plain reverse proxy) {($n1-$n0)/$hz*1e6/$total:.0f} µs')"
+    kill "$(cat "$dir/nginx/nginx.pid")" 2>/dev/null || true
+  fi
   kill $so_pid $up_pid 2>/dev/null; wait $so_pid $up_pid 2>/dev/null || true
   python3 - <<'PY'
-import re
+import os, re
 def read(path):
     out = {}
+    if not os.path.exists(path):
+        return out
     for line in open(path):
         m = re.match(r"clients=(\d+) calls=(\d+) p50_us=(\d+) p99_us=(\d+)", line)
         if m:
             out[int(m[1])] = (int(m[3]), int(m[4]))
     return out
-d, s = read("bench/out/mcp-direct.txt"), read("bench/out/mcp-signoff.txt")
+d, s, n = read("bench/out/mcp-direct.txt"), read("bench/out/mcp-signoff.txt"), read("bench/out/mcp-nginx.txt")
 for c in sorted(d):
     (dp50, dp99), (sp50, sp99) = d[c], s[c]
-    print(f"  {c:>2} clients: direct p50 {dp50/1000:.2f} ms p99 {dp99/1000:.2f} ms | "
+    plain = ""
+    if c in n:
+        np50, np99 = n[c]
+        plain = f"nginx p50 {np50/1000:.2f} ms p99 {np99/1000:.2f} ms (added p99 {(np99-dp99)/1000:+.2f} ms) | "
+    print(f"  {c:>2} clients: direct p50 {dp50/1000:.2f} ms p99 {dp99/1000:.2f} ms | {plain}"
           f"signoff p50 {sp50/1000:.2f} ms p99 {sp99/1000:.2f} ms | added p99 {(sp99-dp99)/1000:+.2f} ms, "
           f"ratio p50 {sp50/dp50:.2f}x")
 PY
@@ -214,14 +265,20 @@ if want pg; then
   if [ "$(id -u)" = 0 ]; then pgbouncer -d -u postgres "$dir/pgbouncer.ini"; else pgbouncer -d "$dir/pgbouncer.ini"; fi
   trap 'kill $so_pid 2>/dev/null || true; kill "$(cat "$dir/pgbouncer.pid" 2>/dev/null)" 2>/dev/null || true' EXIT
   for _ in $(seq 100); do grep -q "Ctrl-C" "$dir/serve.log" 2>/dev/null && break; sleep 0.1; done
-  # tps, then CPU µs per transaction of process $3 (the proxy), if given.
+  # tps, then CPU µs per transaction of process $3 (the proxy), if given, as
+  # total(user+system): the system part is mostly loopback sends and wake-ups,
+  # which any proxy pays.
   tps() {
-    local before out n
-    before=$( [ -n "${3:-}" ] && cpu_ticks "$3" || echo 0)
+    local before out n after
+    before=$( [ -n "${3:-}" ] && awk '{print $14, $15}' "/proc/$3/stat" || echo 0 0)
     out=$(pgbench -n -S -c 8 -j 2 -T "$duration" -M "$1" "$2" 2>/dev/null)
     n=$(echo "$out" | awk '/actually processed/ {split($NF, a, "/"); print a[1]}')
     if [ -n "${3:-}" ]; then
-      python3 -c "print(int($(echo "$out" | awk '/^tps/ {print $3}')), round(($(cpu_ticks "$3")-$before)/$(getconf CLK_TCK)*1e6/max($n,1), 1))"
+      after=$(awk '{print $14, $15}' "/proc/$3/stat")
+      python3 -c "
+b, a, hz, n = [int(x) for x in '$before'.split()], [int(x) for x in '$after'.split()], $(getconf CLK_TCK), max($n, 1)
+u, s = (a[0] - b[0]) / hz * 1e6 / n, (a[1] - b[1]) / hz * 1e6 / n
+print(int($(echo "$out" | awk '/^tps/ {print $3}')), f'{u + s:.1f}({u:.1f}u+{s:.1f}s)')"
     else
       echo "$out" | awk '/^tps/ {print int($3), 0}'
     fi

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use bytes::Bytes;
-use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HOST};
+use futures_util::FutureExt;
+use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use serde::Deserialize;
@@ -685,11 +686,8 @@ impl Splice {
     fn relayed(&self, up: reqwest13::Response, session_id: Option<&str>) -> Answer {
         let mut r = Response::new(Body::empty());
         *r.status_mut() = up.status();
-        for name in [CONTENT_TYPE, CACHE_CONTROL] {
-            if let Some(v) = up.headers().get(&name) {
-                r.headers_mut().insert(name, v.clone());
-            }
-        }
+        *r.headers_mut() =
+            passed_headers(up.headers(), [CONTENT_TYPE, CONTENT_LENGTH, CACHE_CONTROL]);
         if let Some(id) = session_id.and_then(|id| HeaderValue::try_from(id).ok()) {
             r.headers_mut().insert(SESSION, id);
         }
@@ -947,55 +945,121 @@ impl Splitter {
 /// the side for the call's outcome.
 fn watched(up: reqwest13::Response, id: Value, report: ReportOnDrop, flight: InFlight) -> Answer {
     let status = up.status();
-    let content_type = up.headers().get(CONTENT_TYPE).cloned();
-    let chunks = Chunks::new(up);
-    let split = Splitter::new(&content_type);
-    let state = (chunks, split, (id, flight), Some(report));
-    let stream = futures_util::stream::unfold(
-        state,
-        |(mut chunks, mut split, call, mut report)| async move {
-            let item = chunks.next().await;
-            let seen = match &item {
-                Some(Ok(chunk)) => split.messages(Some(chunk)),
-                Some(Err(_)) => Vec::new(),
-                None => split.messages(None),
-            };
-            for text in seen {
-                if let Some(outcome) = answer_outcome(&text, &call.0) {
-                    if let Some(r) = report.take() {
-                        r.finish(outcome.0, outcome.1);
-                    }
-                }
-            }
-            match item {
-                Some(Err(e)) => {
-                    if let Some(r) = report.take() {
-                        r.finish(false, format!("the upstream's answer broke off: {e}"));
-                    }
-                    Some((Err(e), (chunks, split, call, report)))
-                }
-                Some(Ok(chunk)) => Some((Ok(chunk), (chunks, split, call, report))),
+    let headers = passed_headers(up.headers(), [CONTENT_TYPE, CONTENT_LENGTH]);
+    let split = Splitter::new(&headers.get(CONTENT_TYPE).cloned());
+    let watch = Watch {
+        // A body of stated length must be sent whole.
+        ends_at_answer: split.events.is_some() && !headers.contains_key(CONTENT_LENGTH),
+        split,
+        chunks: Chunks::new(up),
+        id,
+        flight,
+        report: Some(report),
+    };
+    let stream = futures_util::stream::unfold(watch, |mut w| async move {
+        let item = match w.ends_at_answer && w.report.is_none() {
+            // The answer is out and the spec has the server close the stream
+            // now. An end already here goes in the same write as the answer:
+            // a client that stops reading at the answer (the Python SDK does)
+            // would otherwise leave a half-read body, and its connection
+            // could not be used again. A stream that stays open is drained
+            // on the side, so the upstream connection goes back to the pool.
+            true => match w.chunks.next().now_or_never() {
+                Some(item) => item,
                 None => {
-                    if let Some(r) = report.take() {
-                        match split.overflowed {
-                            true => r.finish(
-                                true,
-                                format!("the tool answered (over {MAX_ANSWER} bytes, not read for isError)"),
-                            ),
-                            false => r.finish(false, call.1.unanswered()),
-                        }
-                    }
-                    None
+                    tokio::spawn(drain_after_answer(w.chunks));
+                    return None;
+                }
+            },
+            false => w.chunks.next().await,
+        };
+        let seen = match &item {
+            Some(Ok(chunk)) => w.split.messages(Some(chunk)),
+            Some(Err(_)) => Vec::new(),
+            None => w.split.messages(None),
+        };
+        for text in seen {
+            if let Some(outcome) = answer_outcome(&text, &w.id) {
+                if let Some(r) = w.report.take() {
+                    r.finish(outcome.0, outcome.1);
                 }
             }
-        },
-    );
+        }
+        match item {
+            Some(Err(e)) => {
+                if let Some(r) = w.report.take() {
+                    r.finish(false, format!("the upstream's answer broke off: {e}"));
+                }
+                Some((Err(e), w))
+            }
+            Some(Ok(chunk)) => Some((Ok(chunk), w)),
+            None => {
+                if let Some(r) = w.report.take() {
+                    match w.split.overflowed {
+                        true => r.finish(
+                            true,
+                            format!(
+                                "the tool answered (over {MAX_ANSWER} bytes, not read for isError)"
+                            ),
+                        ),
+                        false => r.finish(false, w.flight.unanswered()),
+                    }
+                }
+                None
+            }
+        }
+    });
     let mut r = Response::new(Body::from_stream(stream));
     *r.status_mut() = status;
-    if let Some(ct) = content_type {
-        r.headers_mut().insert(CONTENT_TYPE, ct);
-    }
+    *r.headers_mut() = headers;
     r
+}
+
+/// One forwarded call's answer as it streams: the bytes, the messages in
+/// them, and the audit report until the answer is seen.
+struct Watch {
+    chunks: Chunks,
+    split: Splitter,
+    id: Value,
+    /// Registered for cancellation while the answer streams.
+    flight: InFlight,
+    report: Option<ReportOnDrop>,
+    /// An event stream: it ends with the answer (see `watched`).
+    ends_at_answer: bool,
+}
+
+/// How long an upstream's event stream is read after its answer.
+const DRAIN_AFTER_ANSWER: Duration = Duration::from_secs(30);
+
+/// Reads what an upstream sends after the answer on a call's stream, which
+/// no client reads (see `watched`), so its connection can be used again.
+async fn drain_after_answer(mut chunks: Chunks) {
+    let mut extra = 0;
+    let read = async {
+        while let Some(Ok(chunk)) = chunks.next().await {
+            extra += chunk.len();
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_AFTER_ANSWER, read).await;
+    if extra > 0 {
+        tracing::debug!(
+            bytes = extra,
+            "the upstream sent more after its answer on a call's stream; not relayed"
+        );
+    }
+}
+
+/// `names` of `from` that are passed on as they came. Content-Length is
+/// safe to pass because the bytes are: with it the agent's client knows
+/// where the body ends without waiting for a last chunk.
+fn passed_headers<const N: usize>(from: &HeaderMap, names: [HeaderName; N]) -> HeaderMap {
+    let mut to = HeaderMap::new();
+    for name in names {
+        if let Some(v) = from.get(&name) {
+            to.insert(name, v.clone());
+        }
+    }
+    to
 }
 
 /// What the answer says for the audit, if `text` is the answer to `id`.

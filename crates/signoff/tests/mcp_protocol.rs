@@ -71,6 +71,7 @@ fn start() -> Setup {
         .unwrap();
     let direct = format!("http://127.0.0.1:{port}/mcp");
     let locked = locked_upstream();
+    let lingering = lingering_upstream();
     std::fs::create_dir_all(d.join("policies")).unwrap();
     std::fs::write(d.join("policies/mcp.cedar"), POLICY).unwrap();
     let config = d.join("signoff.toml");
@@ -108,6 +109,10 @@ masking = {{ results = true }}
 name = "locked"
 kind = "mcp"
 url = "{locked}"
+[[targets]]
+name = "lingering"
+kind = "mcp"
+url = "{lingering}"
 [[targets]]
 name = "ruststdio"
 kind = "mcp"
@@ -693,6 +698,146 @@ fn locked_upstream() -> String {
         }
     });
     url
+}
+
+/// An upstream that answers `tools/call` on an event stream it then keeps
+/// open, which the spec says a server should close after the answer; the
+/// rest in JSON with Content-Length, on keep-alive connections.
+fn lingering_upstream() -> String {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut buf = Vec::new();
+                loop {
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        let mut more = [0u8; 65536];
+                        match stream.read(&mut more) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&more[..n]),
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map_or(0, |v| v.trim().parse().unwrap());
+                    while buf.len() < end + 4 + length {
+                        let mut more = [0u8; 65536];
+                        match stream.read(&mut more) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&more[..n]),
+                        }
+                    }
+                    let body: Value =
+                        serde_json::from_slice(&buf[end + 4..end + 4 + length]).unwrap_or_default();
+                    buf.drain(..end + 4 + length);
+                    let id = body["id"].clone();
+                    let reply = match body["method"].as_str() {
+                        Some("initialize") => json!({"jsonrpc": "2.0", "id": id, "result": {
+                            "protocolVersion": "2025-11-25", "capabilities": {"tools": {}},
+                            "serverInfo": {"name": "lingering", "version": "1"}}}),
+                        Some("tools/call") => {
+                            let event = format!(
+                                "data: {}\n\n",
+                                json!({"jsonrpc": "2.0", "id": id, "result": {
+                                    "content": [{"type": "text", "text": "answered"}]}})
+                            );
+                            let _ = stream.write_all(
+                                format!(
+                                    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{event}\r\n",
+                                    event.len()
+                                )
+                                .as_bytes(),
+                            );
+                            // The stream stays open; no last chunk.
+                            std::thread::sleep(Duration::from_secs(300));
+                            return;
+                        }
+                        _ => {
+                            let _ = stream
+                                .write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n");
+                            continue;
+                        }
+                    };
+                    let text = reply.to_string();
+                    let _ = stream.write_all(
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nmcp-session-id: up-1\r\ncontent-length: {}\r\n\r\n{text}",
+                            text.len()
+                        )
+                        .as_bytes(),
+                    );
+                }
+            });
+        }
+    });
+    url
+}
+
+/// A call's answer ends the agent's response at once, in the same write,
+/// even when the upstream leaves its stream open: a client that stops
+/// reading at the answer (as the Python SDK does) keeps a reusable
+/// connection. JSON answers keep their Content-Length for the same reason.
+#[test]
+fn a_calls_response_ends_with_its_answer_and_lengths_pass() {
+    let s = start();
+    let url = format!("{}/mcp/lingering", s.server.url);
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "1"}}});
+    let r = http
+        .post(&url)
+        .bearer_auth(&s.agent)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(init.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let length = r.content_length();
+    let session = Session {
+        http,
+        url,
+        token: Some(s.agent.clone()),
+        id: r
+            .headers()
+            .get("mcp-session-id")
+            .map(|v| v.to_str().unwrap().to_owned()),
+    };
+    let body = r.text().unwrap();
+    assert_eq!(length, Some(body.len() as u64), "{body}");
+
+    // Without the fix this read waits for the upstream's 300 s and fails
+    // on the client's 60 s timeout.
+    let answer = session.request(1, "tools/call", call("echo", json!({"text": "x"})));
+    assert_eq!(
+        answer["result"]["content"][0]["text"], "answered",
+        "{answer}"
+    );
+    let started = Instant::now();
+    let executed = loop {
+        let found = audit(&s)
+            .into_iter()
+            .find(|e| e["kind"] == "action.executed" && e["target"] == "lingering");
+        if let Some(e) = found {
+            break e;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no outcome audited"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(executed["details"]["succeeded"], true, "{executed}");
 }
 
 /// The upstream refusing signoff's own credentials is the operator's to fix:
