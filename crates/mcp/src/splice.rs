@@ -488,8 +488,8 @@ impl Splice {
                 .await;
             }
         };
-        // The upstream's messages, re-framed as events of this stream.
-        let mut outcome = None;
+        // The upstream's messages, re-framed as events of this stream, which
+        // ends with the answer (see `watched`).
         let mut up = Chunks::new(up);
         let mut split = Splitter::new(&up.content_type);
         loop {
@@ -510,7 +510,13 @@ impl Splice {
                     if mask_results {
                         self.mask(&mut message);
                     }
-                    outcome = Some(outcome_of(&message));
+                    let (succeeded, detail) = outcome_of(&message);
+                    report.finish(succeeded, detail);
+                    send(message).await;
+                    if chunk.is_some() {
+                        tokio::spawn(drain_after_answer(up));
+                    }
+                    return;
                 }
                 send(message).await;
             }
@@ -518,9 +524,7 @@ impl Splice {
                 break;
             }
         }
-        let (succeeded, detail) =
-            outcome.unwrap_or((false, "the upstream ended without an answer".into()));
-        report.finish(succeeded, detail);
+        report.finish(false, "the upstream ended without an answer".into());
     }
 
     /// `tools/list` without the tools policy denies this caller outright.

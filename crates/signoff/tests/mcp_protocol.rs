@@ -780,9 +780,10 @@ fn lingering_upstream() -> String {
 }
 
 /// A call's answer ends the agent's response at once, in the same write,
-/// even when the upstream leaves its stream open: a client that stops
-/// reading at the answer (as the Python SDK does) keeps a reusable
-/// connection. JSON answers keep their Content-Length for the same reason.
+/// even when the upstream leaves its stream open, for a forwarded call and
+/// a held one: a client that stops reading at the answer (as the Python SDK
+/// does) keeps a reusable connection, and no client waits on an upstream
+/// that never closes. JSON answers keep their Content-Length likewise.
 #[test]
 fn a_calls_response_ends_with_its_answer_and_lengths_pass() {
     let s = start();
@@ -823,21 +824,48 @@ fn a_calls_response_ends_with_its_answer_and_lengths_pass() {
         answer["result"]["content"][0]["text"], "answered",
         "{answer}"
     );
-    let started = Instant::now();
-    let executed = loop {
-        let found = audit(&s)
-            .into_iter()
-            .find(|e| e["kind"] == "action.executed" && e["target"] == "lingering");
-        if let Some(e) = found {
-            break e;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no outcome audited"
-        );
-        std::thread::sleep(Duration::from_millis(100));
+
+    // A held call's stream, approved while it waits, ends with the answer too.
+    let session = std::sync::Arc::new(session);
+    let held = {
+        let session = session.clone();
+        std::thread::spawn(move || {
+            session.request(
+                2,
+                "tools/call",
+                call("echo", json!({"text": "x", "count": 3})),
+            )
+        })
     };
-    assert_eq!(executed["details"]["succeeded"], true, "{executed}");
+    let id = s.server.first_pending(&s.reviewer);
+    let (status, _) = s.server.post(
+        &format!("/v1/approvals/{id}/reviews"),
+        &s.reviewer,
+        &json!({"verdict": "approve", "comment": "ok"}),
+    );
+    assert_eq!(status, 200);
+    let answer = held.join().unwrap();
+    assert_eq!(
+        answer["result"]["content"][0]["text"], "answered",
+        "{answer}"
+    );
+
+    let started = Instant::now();
+    loop {
+        let executed: Vec<Value> = audit(&s)
+            .into_iter()
+            .filter(|e| e["kind"] == "action.executed" && e["target"] == "lingering")
+            .collect();
+        if executed.len() == 2 {
+            assert!(
+                executed.iter().all(|e| e["details"]["succeeded"] == true),
+                "{executed:?}"
+            );
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{executed:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// The upstream refusing signoff's own credentials is the operator's to fix:
