@@ -712,12 +712,21 @@ fn lingering_upstream() -> String {
             std::thread::spawn(move || {
                 let mut stream = stream;
                 let mut buf = Vec::new();
+                // More bytes into `buf`; false once the peer is gone.
+                let fill = |stream: &mut std::net::TcpStream, buf: &mut Vec<u8>| {
+                    let mut more = [0u8; 65536];
+                    match stream.read(&mut more) {
+                        Ok(0) | Err(_) => false,
+                        Ok(n) => {
+                            buf.extend_from_slice(&more[..n]);
+                            true
+                        }
+                    }
+                };
                 loop {
                     let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                        let mut more = [0u8; 65536];
-                        match stream.read(&mut more) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&more[..n]),
+                        if !fill(&mut stream, &mut buf) {
+                            return;
                         }
                         continue;
                     };
@@ -727,10 +736,8 @@ fn lingering_upstream() -> String {
                         .find_map(|l| l.strip_prefix("content-length:"))
                         .map_or(0, |v| v.trim().parse().unwrap());
                     while buf.len() < end + 4 + length {
-                        let mut more = [0u8; 65536];
-                        match stream.read(&mut more) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&more[..n]),
+                        if !fill(&mut stream, &mut buf) {
+                            return;
                         }
                     }
                     let body: Value =
