@@ -217,15 +217,6 @@ fn client(s: &Setup, target: &str, steps: Value) -> Vec<Value> {
     results(spawn_client(s, target, steps))
 }
 
-fn approve(s: &Setup, id: &str) {
-    let (status, v) = s.server.post(
-        &format!("/v1/approvals/{id}/reviews"),
-        &s.reviewer,
-        &json!({"verdict": "approve", "comment": "ok"}),
-    );
-    assert_eq!(status, 200, "{v}");
-}
-
 #[test]
 fn allowed_calls_pass_through_denied_ones_explain_why_and_results_are_masked() {
     let s = start("30s");
@@ -291,7 +282,7 @@ fn a_held_call_completes_when_a_reviewer_approves() {
         let id = s.server.first_pending(&s.reviewer);
         // Held past one progress interval (5 s): the client hears progress.
         std::thread::sleep(std::time::Duration::from_secs(6));
-        approve(&s, &id);
+        s.server.approve(&id, &s.reviewer);
         let r = results(child);
         assert_eq!(r[0]["isError"], false, "{}", r[0]);
         assert_eq!(r[0]["text"], "hi hi hi");
@@ -323,7 +314,7 @@ fn a_held_call_shows_the_review_page_to_clients_that_elicit() {
         .spawn()
         .unwrap();
         let id = s.server.first_pending(&s.reviewer);
-        approve(&s, &id);
+        s.server.approve(&id, &s.reviewer);
         let r = results(child);
         assert_eq!(r[0]["text"], "hi hi hi", "{}", r[0]);
         let elicited = r[0]["elicited"].as_array().unwrap();
@@ -369,7 +360,7 @@ fn a_hold_that_runs_out_names_the_request_and_the_retry_uses_the_grant_once() {
                 && text.contains("repeating this identical call runs it once"),
             "{text}"
         );
-        approve(&s, &id);
+        s.server.approve(&id, &s.reviewer);
         let changed = json!(["call", "echo", {"text": "ho", "count": 3}]);
         let r = client(&s, target, json!([call, call, changed]));
         assert_eq!(r[0]["text"], "hi hi hi", "{}", r[0]);
@@ -486,7 +477,7 @@ fn signoff_mcp_serves_a_target_on_stdio_and_the_server_still_gates() {
         .spawn()
         .unwrap();
     let id = s.server.first_pending(&s.reviewer);
-    approve(&s, &id);
+    s.server.approve(&id, &s.reviewer);
     let r = results(child);
     assert_eq!(r[0]["tools"], json!(["crash", "echo", "lookup_customer"]));
     assert_eq!(r[1]["text"], "via stdio", "{}", r[1]);
@@ -513,7 +504,7 @@ fn signoff_mcp_relays_progress_and_the_review_page_to_stdio_clients() {
     let id = s.server.first_pending(&s.reviewer);
     // Past one progress interval (5 s).
     std::thread::sleep(std::time::Duration::from_secs(6));
-    approve(&s, &id);
+    s.server.approve(&id, &s.reviewer);
     let r = results(child);
     assert_eq!(r[0]["text"], "relayed relayed relayed", "{}", r[0]);
     assert!(

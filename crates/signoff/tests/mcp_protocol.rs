@@ -420,14 +420,26 @@ fn bad_json_rpc_gets_spec_error_codes_over_stdio() {
 /// Approves `id`, gives a held call that would wrongly run time to, and
 /// returns the request as it then stands.
 fn approve_and_settle(s: &Setup, id: &str) -> Value {
-    let (status, _) = s.server.post(
-        &format!("/v1/approvals/{id}/reviews"),
-        &s.reviewer,
-        &json!({"verdict": "approve", "comment": "ok"}),
-    );
-    assert_eq!(status, 200);
+    s.server.approve(id, &s.reviewer);
     std::thread::sleep(Duration::from_millis(300));
     s.server.get(&format!("/v1/approvals/{id}"), &s.reviewer).1
+}
+
+/// Sends `tools/call` with `params` on `session`, approves the request it
+/// opens while the call is held, and returns the answer and the request id.
+fn call_approved_while_held(
+    s: &Setup,
+    session: &std::sync::Arc<Session>,
+    id: u64,
+    params: Value,
+) -> (Value, String) {
+    let held = {
+        let session = session.clone();
+        std::thread::spawn(move || session.request(id, "tools/call", params))
+    };
+    let request = s.server.first_pending(&s.reviewer);
+    s.server.approve(&request, &s.reviewer);
+    (held.join().unwrap(), request)
 }
 
 fn audit(s: &Setup) -> Vec<Value> {
@@ -548,24 +560,12 @@ fn outcomes_are_audited_and_an_approved_call_ends_executed() {
     ));
     let ok = gated.request(31, "tools/call", call("echo", json!({"text": "one"})));
     assert_eq!(ok["result"]["isError"], false, "{ok}");
-    let held = {
-        let g = gated.clone();
-        std::thread::spawn(move || {
-            g.request(
-                32,
-                "tools/call",
-                call("echo", json!({"text": "two", "count": 3})),
-            )
-        })
-    };
-    let id = s.server.first_pending(&s.reviewer);
-    let (status, _) = s.server.post(
-        &format!("/v1/approvals/{id}/reviews"),
-        &s.reviewer,
-        &json!({"verdict": "approve", "comment": "ok"}),
+    let (answer, id) = call_approved_while_held(
+        &s,
+        &gated,
+        32,
+        call("echo", json!({"text": "two", "count": 3})),
     );
-    assert_eq!(status, 200);
-    let answer = held.join().unwrap();
     assert_eq!(
         answer["result"]["structuredContent"]["text"], "two two two",
         "{answer}"
@@ -834,24 +834,12 @@ fn a_calls_response_ends_with_its_answer_and_lengths_pass() {
 
     // A held call's stream, approved while it waits, ends with the answer too.
     let session = std::sync::Arc::new(session);
-    let held = {
-        let session = session.clone();
-        std::thread::spawn(move || {
-            session.request(
-                2,
-                "tools/call",
-                call("echo", json!({"text": "x", "count": 3})),
-            )
-        })
-    };
-    let id = s.server.first_pending(&s.reviewer);
-    let (status, _) = s.server.post(
-        &format!("/v1/approvals/{id}/reviews"),
-        &s.reviewer,
-        &json!({"verdict": "approve", "comment": "ok"}),
+    let (answer, _) = call_approved_while_held(
+        &s,
+        &session,
+        2,
+        call("echo", json!({"text": "x", "count": 3})),
     );
-    assert_eq!(status, 200);
-    let answer = held.join().unwrap();
     assert_eq!(
         answer["result"]["content"][0]["text"], "answered",
         "{answer}"

@@ -10,7 +10,6 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use support::*;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
@@ -121,12 +120,7 @@ impl Setup {
                     .and_then(|a| a["id"].as_str().map(str::to_owned))
             });
             if let Some(id) = found {
-                let (status, v) = self.server.post(
-                    &format!("/v1/approvals/{id}/reviews"),
-                    &self.reviewer,
-                    &json!({"verdict": "approve", "comment": "ok"}),
-                );
-                assert_eq!(status, 200, "{v}");
+                self.server.approve(&id, &self.reviewer);
                 return id;
             }
             std::thread::sleep(Duration::from_millis(20));

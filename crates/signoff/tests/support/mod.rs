@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_signoff");
 
@@ -222,6 +222,16 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap()
+    }
+
+    /// Approves request `id` as the reviewer holding `token`.
+    pub fn approve(&self, id: &str, token: &str) {
+        let (status, v) = self.post(
+            &format!("/v1/approvals/{id}/reviews"),
+            token,
+            &json!({"verdict": "approve", "comment": "ok"}),
+        );
+        assert_eq!(status, 200, "{v}");
     }
 
     /// Polls until a pending request exists and returns its id.
