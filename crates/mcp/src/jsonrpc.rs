@@ -68,6 +68,14 @@ pub fn check_message(bytes: &[u8]) -> Result<Value, Rejection> {
     }
     let answers = m.contains_key("result") || m.contains_key("error");
     let checked = match (m.get("method"), answers) {
+        // INVARIANT: a tool call is gated and answered, so it is never let
+        // through in a notification's shape, which an upstream might still run.
+        (Some(Value::String(method)), false) if method == "tools/call" && !m.contains_key("id") => {
+            Err(invalid(
+                &id,
+                "`tools/call` needs an `id`; send it as a request",
+            ))
+        }
         (Some(Value::String(_)), false) => Ok(()),
         (Some(_), _) => Err(invalid(&id, "`method` must be a string")),
         (None, true) if m.contains_key("id") => Ok(()),
@@ -125,6 +133,11 @@ mod tests {
             ),
             (
                 r#"{"jsonrpc":"2.0","result":{}}"#,
+                INVALID_REQUEST,
+                Value::Null,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"delete_repo"}}"#,
                 INVALID_REQUEST,
                 Value::Null,
             ),

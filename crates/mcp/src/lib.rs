@@ -8,6 +8,7 @@
 //! tool results with `isError: true`, so the model reads why. Everything else
 //! (tools/list, resources, prompts, ping) passes through.
 
+pub mod envelope;
 pub mod jsonrpc;
 mod proxy;
 mod relay;

@@ -25,13 +25,13 @@ use serde_json::{json, Value};
 use signoff_core::{Caller, Principal};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::jsonrpc;
 use crate::proxy::{AbortOnDrop, ReportOnDrop, ELICITATION_COMPLETE, PROGRESS_EVERY, WITHHELD};
 use crate::sse;
+use crate::{envelope, jsonrpc};
 use crate::{BoxFuture, Gate, GateVerdict, PendingReview, ToolCall, UpstreamError, REASON_META};
 
 const SESSION: HeaderName = HeaderName::from_static("mcp-session-id");
-const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+use crate::envelope::PROTOCOL_VERSION;
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 /// Ids of signoff's own requests to the client (review-page elicitations),
 /// so their answers are not relayed upstream.
@@ -77,6 +77,8 @@ struct Session {
     owner: Principal,
     /// The client declared URL-mode elicitation (MCP 2025-11-25).
     url_elicitation: bool,
+    /// One request of a stateless revision (MCP 2026-07-28), not a session.
+    stateless: bool,
     /// Seconds since the splice's epoch.
     used: AtomicU64,
     /// Calls in flight by JSON-RPC id, for `notifications/cancelled`.
@@ -179,6 +181,9 @@ impl Splice {
         if !headers.contains_key(SESSION) {
             return match method {
                 Some("initialize") => self.initialize(caller, headers, body, &message).await,
+                _ if envelope::is_stateless(headers, &message) => {
+                    self.stateless(caller, headers, body, message).await
+                }
                 _ => no_session(headers, id.unwrap_or(Value::Null)),
             };
         }
@@ -216,6 +221,50 @@ impl Splice {
         }
     }
 
+    /// One request of a stateless revision (MCP 2026-07-28): checked like
+    /// that revision's servers check it, then gated and forwarded like a
+    /// session's, with no session upstream either.
+    async fn stateless(
+        self: &Arc<Self>,
+        caller: Caller,
+        headers: &HeaderMap,
+        body: Bytes,
+        message: Value,
+    ) -> Answer {
+        let id = message.get("id").cloned().unwrap_or(Value::Null);
+        if let Err(e) = envelope::check(headers, &message) {
+            let mut error = json!({ "code": e.code, "message": e.message });
+            if let Some(data) = e.data {
+                error["data"] = data;
+            }
+            let mut r = json_message(&json!({ "jsonrpc": "2.0", "id": id, "error": error }));
+            *r.status_mut() = StatusCode::BAD_REQUEST;
+            return r;
+        }
+        // Its own, reachable from nowhere else: a held call ends with its
+        // stream, which is how this revision cancels.
+        let session = Arc::new(Session {
+            upstream_id: None,
+            owner: caller.principal.clone(),
+            // The revision sends clients no requests, elicitations included.
+            url_elicitation: false,
+            stateless: true,
+            used: AtomicU64::new(self.now()),
+            calls: Mutex::new(HashMap::new()),
+        });
+        match message.get("method").and_then(Value::as_str) {
+            Some("tools/call") => self.call(session, caller, headers, body, message, id).await,
+            Some("tools/list") => self.list(&session, &caller, headers, body, id).await,
+            _ => match self
+                .send(Method::POST, Some(&session), headers, Some(body))
+                .await
+            {
+                Ok(up) => self.relayed(up, None),
+                Err(e) => self.unreachable(id, &e),
+            },
+        }
+    }
+
     async fn initialize(
         &self,
         caller: Caller,
@@ -238,6 +287,7 @@ impl Splice {
             url_elicitation: message
                 .pointer("/params/capabilities/elicitation/url")
                 .is_some(),
+            stateless: false,
             used: AtomicU64::new(self.now()),
             calls: Mutex::new(HashMap::new()),
         };
@@ -334,7 +384,7 @@ impl Splice {
         verdict: GateVerdict,
     ) -> Answer {
         let (mask_results, report) = match verdict {
-            GateVerdict::Refuse(text) => return json_message(&refusal(id, text)),
+            GateVerdict::Refuse(text) => return json_message(&refusal(session, id, text)),
             GateVerdict::Allow {
                 mask_results,
                 report,
@@ -440,6 +490,11 @@ impl Splice {
             }))
             .await;
         }
+        // Without the elicitation, progress is where the link shows.
+        let waiting = match elicited {
+            true => "waiting for approval".to_owned(),
+            false => format!("waiting for approval: {}", review.review_url),
+        };
         let mut ticks =
             tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
         let mut n = 0u32;
@@ -451,7 +506,7 @@ impl Splice {
                     send(json!({
                         "jsonrpc": "2.0",
                         "method": "notifications/progress",
-                        "params": { "progressToken": progress, "progress": n, "message": "waiting for approval" },
+                        "params": { "progressToken": progress, "progress": n, "message": waiting },
                     }))
                     .await;
                 }
@@ -466,7 +521,7 @@ impl Splice {
             .await;
         }
         let (mask_results, report) = match verdict {
-            GateVerdict::Refuse(text) => return send(refusal(id, text)).await,
+            GateVerdict::Refuse(text) => return send(refusal(session, id, text)).await,
             GateVerdict::Allow {
                 mask_results,
                 report,
@@ -549,6 +604,11 @@ impl Splice {
                     Some(name) => !self.gate.hides(caller, &self.server, name),
                     None => true,
                 });
+            }
+            // INVARIANT: the list is this caller's, so no shared cache may
+            // keep it for another (MCP 2026-07-28's `cacheScope`).
+            if let Some(scope) = message.pointer_mut("/result/cacheScope") {
+                *scope = Value::from("private");
             }
         };
         match self.rewrite(up, &id, Unread::Kept, hide).await {
@@ -633,8 +693,12 @@ impl Splice {
     fn mask(&self, message: &mut Value) {
         let Some(masker) = &self.masker else {
             if let Some(result) = message.get_mut("result") {
+                let kind = result.get("resultType").cloned();
                 *result =
                     json!({ "content": [{ "type": "text", "text": WITHHELD }], "isError": true });
+                if let Some(kind) = kind {
+                    result["resultType"] = kind;
+                }
             }
             if let Some(error) = message.get_mut("error") {
                 *error = json!({ "code": INTERNAL_ERROR, "message": WITHHELD });
@@ -658,9 +722,20 @@ impl Splice {
         body: Option<Bytes>,
     ) -> Result<reqwest13::Response, SendError> {
         let mut headers = HeaderMap::new();
-        for name in [ACCEPT, CONTENT_TYPE, PROTOCOL_VERSION, LAST_EVENT_ID] {
-            if let Some(v) = agent.get(&name) {
-                headers.insert(name, v.clone());
+        let routing = [envelope::METHOD, envelope::NAME];
+        for name in [ACCEPT, CONTENT_TYPE, PROTOCOL_VERSION, LAST_EVENT_ID]
+            .iter()
+            .chain(&routing)
+        {
+            if let Some(v) = agent.get(name) {
+                headers.insert(name.clone(), v.clone());
+            }
+        }
+        // Mirrored arguments, every copy: the upstream checks them against
+        // the body that was gated (MCP 2026-07-28 has it refuse a mismatch).
+        for (name, value) in agent {
+            if name.as_str().starts_with(envelope::PARAM_PREFIX) {
+                headers.append(name.clone(), value.clone());
             }
         }
         if let Some(id) = session.and_then(|s| s.upstream_id.clone()) {
@@ -1130,12 +1205,14 @@ impl Brief {
 }
 
 /// A tool result with `isError`, which the model reads (not a transport error).
-fn refusal(id: Value, text: String) -> Value {
-    json!({
-        "jsonrpc": "2.0",
-        "id": id,
-        "result": { "content": [{ "type": "text", "text": text }], "isError": true },
-    })
+/// signoff's own answer to a call it does not run, as a tool result.
+fn refusal(session: &Session, id: Value, text: String) -> Value {
+    let mut result = json!({ "content": [{ "type": "text", "text": text }], "isError": true });
+    if session.stateless {
+        // Required on the 2026-07-28 wire; the older revisions have no such field.
+        result["resultType"] = Value::from("complete");
+    }
+    json!({ "jsonrpc": "2.0", "id": id, "result": result })
 }
 
 fn error_message(id: Value, code: i64, message: &str) -> Value {

@@ -132,11 +132,13 @@ command = ["node", {everything:?}, "stdio"]
     }
 }
 
-/// The official SDK clients: Python (`client.py`) and TypeScript (`client.mjs`).
+/// The official SDK clients: Python (`client.py`) and TypeScript
+/// (`client.mjs`: v1, or v2 negotiating the revision on its own).
 #[derive(Clone, Copy)]
 enum Sdk {
     Python,
     TypeScript,
+    TypeScriptV2,
 }
 
 fn sdk_command(sdk: Sdk) -> Command {
@@ -146,13 +148,16 @@ fn sdk_command(sdk: Sdk) -> Command {
             c.arg(fixture("client.py"));
             c
         }
-        Sdk::TypeScript => {
+        Sdk::TypeScript | Sdk::TypeScriptV2 => {
             assert!(
-                fixture("node_modules/@modelcontextprotocol/sdk").exists(),
-                "run the suite with ./test, which installs the TypeScript MCP SDK"
+                fixture("node_modules/@modelcontextprotocol/client").exists(),
+                "run the suite with ./test, which installs the TypeScript MCP SDKs"
             );
             let mut c = Command::new("node");
             c.arg(fixture("client.mjs"));
+            if let Sdk::TypeScriptV2 = sdk {
+                c.envs(NEGOTIATED);
+            }
             c
         }
     }
@@ -181,16 +186,26 @@ fn sdk_results(sdk: Sdk, endpoint: &str, token: &str, steps: Value) -> Vec<Value
 }
 
 fn spawn_client(s: &Setup, target: &str, steps: Value) -> Child {
+    spawn_client_with(s, target, steps, &[])
+}
+
+/// `spawn_client` with settings for `client.py` (`SIGNOFF_TEST_*`).
+fn spawn_client_with(s: &Setup, target: &str, steps: Value, env: &[(&str, &str)]) -> Child {
     Command::new(python())
         .arg(fixture("client.py"))
         .arg(format!("{}/mcp/{target}", s.server.url))
         .arg(&s.agent)
         .arg(steps.to_string())
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
 }
+
+/// The SDK's `Client` negotiating on its own: the stateless 2026-07-28
+/// revision where the far end serves it, `initialize` where it does not.
+const NEGOTIATED: [(&str, &str); 1] = [("SIGNOFF_TEST_MCP_MODE", "auto")];
 
 /// One JSON line per step, after the `{"server": …}` greeting.
 fn results(child: Child) -> Vec<Value> {
@@ -594,6 +609,45 @@ fn the_typescript_sdk_works_over_http_and_stdio() {
     }
 }
 
+/// The v2 TypeScript SDK negotiates MCP 2026-07-28 through signoff with an
+/// HTTP target, and falls back to `initialize` where signoff serves the
+/// handshake revisions only: a stdio target, and `signoff mcp`.
+#[test]
+fn the_typescript_v2_sdk_negotiates_the_stateless_revision_where_it_is_served() {
+    let s = start("30s");
+    let steps = json!([
+        ["list"],
+        ["call", "echo", {"text": "from v2", "count": 2}],
+        ["call", "delete_repo", {"name": "shop"}],
+    ]);
+    for (endpoint, protocol) in [
+        (format!("{}/mcp/fixturehttp", s.server.url), "2026-07-28"),
+        (format!("{}/mcp/fixture", s.server.url), "2025-11-25"),
+        (
+            format!("stdio:{BIN}:fixturehttp:{}", s.server.url),
+            "2025-11-25",
+        ),
+    ] {
+        let r = sdk_results(Sdk::TypeScriptV2, &endpoint, &s.agent, steps.clone());
+        assert_eq!(
+            r[0],
+            json!({"server": "fixture", "protocol": protocol}),
+            "{endpoint}"
+        );
+        assert_eq!(r[1]["tools"], json!(["crash", "echo", "lookup_customer"]));
+        assert_eq!(r[2]["text"], "from v2 from v2", "{}", r[2]);
+        assert_eq!(r[3]["isError"], true, "{}", r[3]);
+        assert!(
+            r[3]["text"]
+                .as_str()
+                .unwrap()
+                .contains("deleting repositories is forbidden"),
+            "{}",
+            r[3]
+        );
+    }
+}
+
 #[test]
 fn server_everything_from_npm_as_the_upstream() {
     let s = start("30s");
@@ -622,4 +676,126 @@ fn server_everything_from_npm_as_the_upstream() {
         );
         assert_eq!(r[3]["isError"], true, "{}", r[3]);
     }
+}
+
+/// MCP 2026-07-28 has no session: each request carries its revision and
+/// the client's capabilities. The SDK's own negotiation picks it through
+/// signoff for an HTTP target, and every gate applies as in a session:
+/// hidden tools, denials, masking, a hold approved while held (with
+/// progress, which carries the review link), a hold that runs out, the
+/// grant used once and changed arguments asking anew.
+#[test]
+fn the_stateless_revision_is_gated_like_a_session() {
+    let s = start("1s");
+    let greeting_and_steps = |target: &str, steps: Value| {
+        let child = spawn_client_with(&s, target, steps, &NEGOTIATED);
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut lines: Vec<Value> = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (lines.remove(0), lines)
+    };
+    let loud = json!(["call", "echo", {"text": "hi", "count": 3}]);
+    let (greeting, r) = greeting_and_steps(
+        "fixturehttp",
+        json!([
+            ["list"],
+            ["call", "echo", {"text": "hi", "count": 2}],
+            ["call", "delete_repo", {"name": "shop"}],
+            ["call", "lookup_customer", {"email": "alice@example.com"}],
+            loud,
+        ]),
+    );
+    assert_eq!(
+        greeting,
+        json!({"server": "fixture", "protocol": "2026-07-28"})
+    );
+    assert_eq!(r[0]["tools"], json!(["crash", "echo", "lookup_customer"]));
+    assert_eq!(
+        r[1],
+        json!({"isError": false, "text": "hi hi", "progress": 0})
+    );
+    assert_eq!(r[2]["isError"], true, "{}", r[2]);
+    assert!(
+        r[2]["text"]
+            .as_str()
+            .unwrap()
+            .contains("deleting repositories is forbidden"),
+        "{}",
+        r[2]
+    );
+    let masked = r[3]["text"].as_str().unwrap();
+    assert!(
+        masked.contains("[EMAIL]") && !masked.contains("alice"),
+        "{masked}"
+    );
+    let id = s.server.first_pending(&s.reviewer);
+    let timed_out = r[4]["text"].as_str().unwrap();
+    assert!(
+        r[4]["isError"] == true
+            && timed_out.contains(&id)
+            && timed_out.contains("repeating this identical call runs it once"),
+        "{}",
+        r[4]
+    );
+    s.server.approve(&id, &s.reviewer);
+    let changed = json!(["call", "echo", {"text": "ho", "count": 3}]);
+    let (_, r) = greeting_and_steps("fixturehttp", json!([loud, loud, changed]));
+    assert_eq!(r[0]["text"], "hi hi hi", "{}", r[0]);
+    assert_eq!(r[1]["isError"], true, "the grant is used once: {}", r[1]);
+    assert!(
+        !r[2]["text"].as_str().unwrap().contains(&id),
+        "a new request: {}",
+        r[2]
+    );
+    // Each call is audited as in a session, with its arguments.
+    let (_, audit) = s.server.get("/v1/audit?limit=200", &s.reviewer);
+    let decided = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "action.decided" && e["target"] == "fixturehttp")
+        .count();
+    assert_eq!(decided, 7, "{audit}");
+    // A stdio target is served on the `initialize` revisions, so the same
+    // client falls back to them.
+    let (greeting, r) = greeting_and_steps("fixture", json!([["call", "echo", {"text": "old"}]]));
+    assert_eq!(
+        greeting,
+        json!({"server": "fixture", "protocol": "2025-11-25"})
+    );
+    assert_eq!(r[0]["text"], "old");
+}
+
+#[test]
+fn a_stateless_call_held_for_a_reviewer_completes_with_progress() {
+    let s = start("60s");
+    let child = spawn_client_with(
+        &s,
+        "fixturehttp",
+        json!([["call", "echo", {"text": "hi", "count": 3}]]),
+        &NEGOTIATED,
+    );
+    let id = s.server.first_pending(&s.reviewer);
+    // Held past one progress interval (5 s): the client hears progress.
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    s.server.approve(&id, &s.reviewer);
+    let r = results(child);
+    assert_eq!(r[0]["text"], "hi hi hi", "{}", r[0]);
+    assert!(r[0]["progress"].as_u64().unwrap() >= 1, "{}", r[0]);
+    // No elicitation in this revision, so progress carries the review page.
+    let said = r[0]["progress_message"].as_str().unwrap();
+    assert!(
+        said.starts_with("waiting for approval: ") && said.ends_with(&format!("/ui/requests/{id}")),
+        "{said}"
+    );
+    let (_, v) = s.server.get(&format!("/v1/approvals/{id}"), &s.reviewer);
+    assert_eq!(v["grant"]["uses"], 1, "{v}");
 }

@@ -913,3 +913,178 @@ fn results_from_an_sse_upstream_are_masked() {
     );
     assert!(r["result"].to_string().contains("alice@example.com"), "{r}");
 }
+
+/// One raw request of the stateless revision (MCP 2026-07-28): the
+/// envelope in `_meta`, the routing headers mirroring the body, no session;
+/// `headers` replaces any of them. The status and the messages.
+fn stateless(
+    url: &str,
+    token: Option<&str>,
+    body: &Value,
+    headers: &[(&str, &str)],
+) -> (u16, Vec<Value>) {
+    let mut routing = vec![("mcp-protocol-version", "2026-07-28")];
+    if let Some(method) = body["method"].as_str() {
+        routing.push(("mcp-method", method));
+    }
+    if let Some(name) = body.pointer("/params/name").and_then(Value::as_str) {
+        routing.push(("mcp-name", name));
+    }
+    let mut b = reqwest::blocking::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body.to_string());
+    for (name, value) in routing {
+        if !headers.iter().any(|(n, _)| *n == name) {
+            b = b.header(name, value);
+        }
+    }
+    for (name, value) in headers {
+        b = b.header(*name, *value);
+    }
+    if let Some(t) = token {
+        b = b.bearer_auth(t);
+    }
+    let r = b.send().unwrap();
+    (r.status().as_u16(), messages(&r.text().unwrap()))
+}
+
+fn enveloped(id: u64, method: &str, mut params: Value) -> Value {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+    });
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+}
+
+#[test]
+fn stateless_requests_pass_unchanged_and_an_envelope_that_disagrees_is_refused() {
+    let s = start();
+    let gated = format!("{}/mcp/rust", s.server.url);
+    let agent = Some(s.agent.as_str());
+    let echo = enveloped(
+        1,
+        "tools/call",
+        call("echo", json!({"text": "ping", "count": 2})),
+    );
+    let (status, direct) = stateless(&s.direct, None, &echo, &[]);
+    assert_eq!(status, 200, "{direct:?}");
+    let (status, through) = stateless(&gated, agent, &echo, &[]);
+    assert_eq!(status, 200, "{through:?}");
+    let answer = |msgs: &[Value]| msgs.iter().find(|m| m["id"] == 1).unwrap()["result"].to_string();
+    assert_eq!(
+        answer(&direct),
+        answer(&through),
+        "the upstream's result, key order included"
+    );
+    let (_, listed) = stateless(&gated, agent, &enveloped(2, "tools/list", json!({})), &[]);
+    let names: Vec<&str> = listed[0]["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"echo") && !names.contains(&"delete_repo"),
+        "{names:?}"
+    );
+
+    let delete = enveloped(
+        3,
+        "tools/call",
+        call("delete_repo", json!({"name": "shop"})),
+    );
+    let unsupported = {
+        let mut e = echo.clone();
+        e["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!("2027-01-01");
+        e
+    };
+    let bare = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": call("echo", json!({"text": "x"}))});
+    let cases = [
+        // A header-routing hop would send this to `echo`; the body deletes.
+        (
+            "name header hides the tool",
+            &delete,
+            ("mcp-name", "echo"),
+            -32020,
+        ),
+        (
+            "name header names another tool",
+            &echo,
+            ("mcp-name", "delete_repo"),
+            -32020,
+        ),
+        (
+            "method header differs",
+            &echo,
+            ("mcp-method", "tools/list"),
+            -32020,
+        ),
+        (
+            "version header differs",
+            &echo,
+            ("mcp-protocol-version", "2026-12-01"),
+            -32020,
+        ),
+        (
+            "a revision signoff does not know",
+            &unsupported,
+            ("mcp-protocol-version", "2027-01-01"),
+            -32022,
+        ),
+        ("no envelope", &bare, ("mcp-name", "echo"), -32602),
+    ];
+    for (what, body, header, code) in cases {
+        let (status, msgs) = stateless(&gated, agent, body, &[header]);
+        assert_eq!(
+            (status, &msgs[0]["error"]["code"]),
+            (400, &json!(code)),
+            "{what}: {msgs:?}"
+        );
+        assert_eq!(msgs[0]["id"], body["id"], "{what}");
+    }
+    let (_, msgs) = stateless(
+        &gated,
+        agent,
+        &unsupported,
+        &[("mcp-protocol-version", "2027-01-01")],
+    );
+    assert_eq!(
+        msgs[0]["error"]["data"]["supported"],
+        json!(["2026-07-28"]),
+        "{msgs:?}"
+    );
+    // A call in a notification's shape cannot be gated and answered.
+    let mut note = echo.clone();
+    note.as_object_mut().unwrap().remove("id");
+    let (status, msgs) = stateless(&gated, agent, &note, &[]);
+    assert_eq!(
+        (status, &msgs[0]["error"]["code"]),
+        (400, &json!(-32600)),
+        "{msgs:?}"
+    );
+    // This revision sends clients no requests, so it takes no responses.
+    let (status, msgs) = stateless(
+        &gated,
+        agent,
+        &json!({"jsonrpc": "2.0", "id": 5, "result": {}}),
+        &[("mcp-method", "")],
+    );
+    assert_eq!(
+        (status, &msgs[0]["error"]["code"]),
+        (400, &json!(-32600)),
+        "{msgs:?}"
+    );
+    // Only the one allowed call was decided: the refused ones never reached the gate.
+    let decided: Vec<Value> = audit(&s)
+        .into_iter()
+        .filter(|e| e["kind"] == "action.decided")
+        .map(|e| e["payload"]["tool"].clone())
+        .collect();
+    assert_eq!(decided, [json!("echo")]);
+    // And a key is still needed.
+    let (status, _) = stateless(&gated, None, &echo, &[]);
+    assert_eq!(status, 401);
+}

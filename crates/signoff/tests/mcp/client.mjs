@@ -3,9 +3,17 @@
 // usage: node client.mjs URL TOKEN STEPS_JSON  (the same contract as client.py)
 // URL is the /mcp/{name} endpoint, or `stdio:BIN:NAME:SIGNOFF_URL` to run
 // `BIN mcp --server NAME`. Prints one JSON line per step after {"server": name}.
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+// With SIGNOFF_TEST_MCP_MODE (`auto`, or a revision to pin such as 2026-07-28)
+// it is the v2 SDK (@modelcontextprotocol/client) negotiating the revision,
+// which it then names in the greeting ("protocol"); otherwise the v1 SDK.
+const mode = process.env.SIGNOFF_TEST_MCP_MODE;
+const { Client, StreamableHTTPClientTransport, StdioClientTransport } = mode
+  ? { ...(await import("@modelcontextprotocol/client")), ...(await import("@modelcontextprotocol/client/stdio")) }
+  : {
+      ...(await import("@modelcontextprotocol/sdk/client/index.js")),
+      ...(await import("@modelcontextprotocol/sdk/client/streamableHttp.js")),
+      ...(await import("@modelcontextprotocol/sdk/client/stdio.js")),
+    };
 
 const [url, token, stepsJson] = process.argv.slice(2);
 const steps = JSON.parse(stepsJson);
@@ -24,9 +32,12 @@ if (url.startsWith("stdio:")) {
   });
 }
 
-const client = new Client({ name: "signoff-test", version: "1.0.0" });
+const negotiation = mode === "auto" ? { mode } : { mode: { pin: mode } };
+const client = new Client({ name: "signoff-test", version: "1.0.0" }, mode ? { versionNegotiation: negotiation } : undefined);
 await client.connect(transport);
-console.log(JSON.stringify({ server: client.getServerVersion()?.name }));
+const greeting = { server: client.getServerVersion()?.name };
+if (mode) greeting.protocol = client.getNegotiatedProtocolVersion();
+console.log(JSON.stringify(greeting));
 for (const step of steps) {
   try {
     if (step[0] === "list") {
