@@ -606,9 +606,12 @@ impl Splice {
                 });
             }
             // INVARIANT: the list is this caller's, so no shared cache may
-            // keep it for another (MCP 2026-07-28's `cacheScope`).
-            if let Some(scope) = message.pointer_mut("/result/cacheScope") {
-                *scope = Value::from("private");
+            // keep it for another. MCP 2026-07-28 reads an absent
+            // `cacheScope` as public.
+            if let Some(result) = message.get_mut("result").and_then(Value::as_object_mut) {
+                if session.stateless || result.contains_key("cacheScope") {
+                    result.insert("cacheScope".into(), Value::from("private"));
+                }
             }
         };
         match self.rewrite(up, &id, Unread::Kept, hide).await {
@@ -1170,6 +1173,8 @@ struct Brief {
 struct ResultBrief {
     #[serde(rename = "isError")]
     is_error: Option<bool>,
+    #[serde(rename = "resultType")]
+    result_type: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -1184,9 +1189,14 @@ impl Brief {
             (
                 Some(ResultBrief {
                     is_error: Some(true),
+                    ..
                 }),
                 _,
             ) => (false, "the tool answered with isError".into()),
+            (Some(ResultBrief { result_type: Some(t), .. }), _) if t == "input_required" => (
+                true,
+                "the tool asked the client for input (`input_required`); the client's retry is a call of its own".into(),
+            ),
             (Some(_), _) => (true, "the tool answered".into()),
             (None, Some(e)) => (
                 false,
@@ -1204,8 +1214,8 @@ impl Brief {
     }
 }
 
-/// A tool result with `isError`, which the model reads (not a transport error).
-/// signoff's own answer to a call it does not run, as a tool result.
+/// signoff's own answer to a call it does not run: a tool result with
+/// `isError`, which the model reads (not a transport error).
 fn refusal(session: &Session, id: Value, text: String) -> Value {
     let mut result = json!({ "content": [{ "type": "text", "text": text }], "isError": true });
     if session.stateless {
@@ -1381,5 +1391,9 @@ mod tests {
         for (text, succeeded) in cases {
             assert_eq!(answer_outcome(text, &id).map(|o| o.0), succeeded, "{text}");
         }
+        // MCP 2026-07-28: the tool wants more input before it finishes.
+        let asked = r#"{"jsonrpc":"2.0","id":7,"result":{"resultType":"input_required","inputRequests":{}}}"#;
+        let (_, detail) = answer_outcome(asked, &id).unwrap();
+        assert!(detail.contains("`input_required`"), "{detail}");
     }
 }

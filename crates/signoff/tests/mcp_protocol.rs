@@ -986,6 +986,14 @@ fn stateless_requests_pass_unchanged_and_an_envelope_that_disagrees_is_refused()
         .iter()
         .filter_map(|t| t["name"].as_str())
         .collect();
+    // One caller's list now: no shared cache may keep it for another.
+    let (_, direct_list) = stateless(&s.direct, None, &enveloped(2, "tools/list", json!({})), &[]);
+    assert_eq!(
+        direct_list[0]["result"]["cacheScope"], "public",
+        "{direct_list:?}"
+    );
+    assert_eq!(listed[0]["result"]["cacheScope"], "private", "{listed:?}");
+    assert_eq!(listed[0]["result"]["ttlMs"], 60_000);
     assert!(
         names.contains(&"echo") && !names.contains(&"delete_repo"),
         "{names:?}"
