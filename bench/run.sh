@@ -92,7 +92,7 @@ if want mask; then
 fi
 
 if want mcp; then
-  echo "== mcp: allowed tools/call round trip, direct to the upstream vs through nginx (plain reverse proxy) vs through signoff"
+  echo "== mcp: allowed tools/call round trip, direct to the upstream vs through nginx (plain reverse proxy) vs through signoff; in a session, then stateless (2026-07-28)"
   cargo build -q --release -p signoff --bin signoff --example mcp_upstream
   cargo bench -q -p signoff-mcp --bench roundtrip --no-run 2>/dev/null
   bench_bin=$(ls -t $(find target/release/deps -maxdepth 1 -name 'roundtrip-*' -type f -executable) | head -1)
@@ -170,6 +170,9 @@ NGINX
   u2=$(cpu_ticks $up_pid); s2=$(cpu_ticks $so_pid)
   hz=$(getconf CLK_TCK)
   python3 -c "t=$total; print(f'  CPU per call: upstream {($u1-$u0)/$hz*1e6/t:.0f} µs direct, {($u2-$u1)/$hz*1e6/t:.0f} µs behind signoff; signoff {($s2-$s1)/$hz*1e6/t:.0f} µs')"
+  # The stateless revision (MCP 2026-07-28): one self-contained POST per call.
+  MCP_BENCH_STATELESS=1 MCP_BENCH_CALLS=$calls MCP_BENCH_URL="http://127.0.0.1:$up_port/mcp" "$bench_bin" >bench/out/mcp-stateless-direct.txt
+  MCP_BENCH_STATELESS=1 MCP_BENCH_CALLS=$calls MCP_BENCH_URL="http://127.0.0.1:$so_port/mcp/upstream" MCP_BENCH_TOKEN="$token" "$bench_bin" >bench/out/mcp-stateless-signoff.txt
   rm -f bench/out/mcp-nginx.txt
   if [ -n "$ngx_port" ]; then
     ngx_ticks() { local t=0 p; for p in $(pgrep -P "$(cat "$dir/nginx/nginx.pid")"); do t=$((t + $(cpu_ticks "$p"))); done; echo $t; }
@@ -201,6 +204,11 @@ for c in sorted(d):
     print(f"  {c:>2} clients: direct p50 {dp50/1000:.2f} ms p99 {dp99/1000:.2f} ms | {plain}"
           f"signoff p50 {sp50/1000:.2f} ms p99 {sp99/1000:.2f} ms | added p99 {(sp99-dp99)/1000:+.2f} ms, "
           f"ratio p50 {sp50/dp50:.2f}x")
+d, s = read("bench/out/mcp-stateless-direct.txt"), read("bench/out/mcp-stateless-signoff.txt")
+for c in sorted(d):
+    (dp50, dp99), (sp50, sp99) = d[c], s[c]
+    print(f"  {c:>2} clients, 2026-07-28 (stateless): direct p50 {dp50/1000:.2f} ms p99 {dp99/1000:.2f} ms | "
+          f"signoff p50 {sp50/1000:.2f} ms p99 {sp99/1000:.2f} ms | added p99 {(sp99-dp99)/1000:+.2f} ms")
 PY
   echo "  audit after the run: $(target/release/signoff audit verify --data-dir "$dir/data")"
 fi

@@ -4,6 +4,9 @@
 //!
 //! MCP_BENCH_URL (endpoint), MCP_BENCH_TOKEN (optional bearer),
 //! MCP_BENCH_CALLS (per client, default 200). Without MCP_BENCH_URL it exits.
+//! With MCP_BENCH_STATELESS=1 each call is one self-contained request of MCP
+//! 2026-07-28 (envelope in `_meta`, routing headers, no session) instead of
+//! a call in an rmcp session.
 
 use std::time::{Duration, Instant};
 
@@ -38,6 +41,53 @@ async fn client(url: String, token: Option<String>, calls: usize) -> Vec<Duratio
     out
 }
 
+/// A 2026-07-28 client: one POST per call, the answer read to its end.
+async fn stateless_client(url: String, token: Option<String>, calls: usize) -> Vec<Duration> {
+    let http = reqwest13::Client::builder()
+        .tcp_nodelay(true)
+        .build()
+        .expect("client");
+    let body = serde_json::json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {
+            "name": "echo", "arguments": {"text": "ping"},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+            },
+        },
+    })
+    .to_string();
+    let mut out = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let mut req = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "echo")
+            .body(body.clone());
+        if let Some(t) = &token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let t = Instant::now();
+        let answer = req
+            .send()
+            .await
+            .expect("call")
+            .text()
+            .await
+            .expect("answer");
+        out.push(t.elapsed());
+        assert!(
+            answer.contains("\"result\"") && !answer.contains("\"isError\":true"),
+            "the bench call must be allowed: {answer}"
+        );
+    }
+    out
+}
+
 fn main() {
     let Ok(url) = std::env::var("MCP_BENCH_URL") else {
         eprintln!("set MCP_BENCH_URL (bench/run.sh mcp does)");
@@ -52,10 +102,16 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    let stateless = std::env::var("MCP_BENCH_STATELESS").is_ok_and(|v| v == "1");
+    // reqwest is built without a default TLS provider (as in signoff).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     for clients in [1usize, 32] {
         let mut all: Vec<Duration> = rt.block_on(async {
             let tasks: Vec<_> = (0..clients)
-                .map(|_| tokio::spawn(client(url.clone(), token.clone(), calls)))
+                .map(|_| match stateless {
+                    true => tokio::spawn(stateless_client(url.clone(), token.clone(), calls)),
+                    false => tokio::spawn(client(url.clone(), token.clone(), calls)),
+                })
                 .collect();
             let mut all = Vec::new();
             for t in tasks {

@@ -44,6 +44,15 @@ pub struct EnvelopeError {
 }
 
 impl EnvelopeError {
+    /// The JSON-RPC error response for the request `id`.
+    pub fn response(&self, id: Value) -> Value {
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let Some(data) = &self.data {
+            error["data"] = data.clone();
+        }
+        json!({ "jsonrpc": "2.0", "id": id, "error": error })
+    }
+
     fn new(code: i64, message: impl Into<String>) -> EnvelopeError {
         EnvelopeError {
             code,

@@ -25,13 +25,13 @@ use serde_json::{json, Value};
 use signoff_core::{Caller, Principal};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::envelope::PROTOCOL_VERSION;
 use crate::proxy::{AbortOnDrop, ReportOnDrop, ELICITATION_COMPLETE, PROGRESS_EVERY, WITHHELD};
 use crate::sse;
 use crate::{envelope, jsonrpc};
 use crate::{BoxFuture, Gate, GateVerdict, PendingReview, ToolCall, UpstreamError, REASON_META};
 
 const SESSION: HeaderName = HeaderName::from_static("mcp-session-id");
-use crate::envelope::PROTOCOL_VERSION;
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 /// Ids of signoff's own requests to the client (review-page elicitations),
 /// so their answers are not relayed upstream.
@@ -233,11 +233,7 @@ impl Splice {
     ) -> Answer {
         let id = message.get("id").cloned().unwrap_or(Value::Null);
         if let Err(e) = envelope::check(headers, &message) {
-            let mut error = json!({ "code": e.code, "message": e.message });
-            if let Some(data) = e.data {
-                error["data"] = data;
-            }
-            let mut r = json_message(&json!({ "jsonrpc": "2.0", "id": id, "error": error }));
+            let mut r = json_message(&e.response(id));
             *r.status_mut() = StatusCode::BAD_REQUEST;
             return r;
         }
