@@ -172,17 +172,9 @@ fn sdk_results(sdk: Sdk, endpoint: &str, token: &str, steps: Value) -> Vec<Value
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    let (greeting, mut lines) = greeted(child);
+    lines.insert(0, greeting);
+    lines
 }
 
 fn spawn_client(s: &Setup, target: &str, steps: Value) -> Child {
@@ -207,8 +199,8 @@ fn spawn_client_with(s: &Setup, target: &str, steps: Value, env: &[(&str, &str)]
 /// revision where the far end serves it, `initialize` where it does not.
 const NEGOTIATED: [(&str, &str); 1] = [("SIGNOFF_TEST_MCP_MODE", "auto")];
 
-/// One JSON line per step, after the `{"server": …}` greeting.
-fn results(child: Child) -> Vec<Value> {
+/// The greeting (`{"server": …}`) and one JSON line per step.
+fn greeted(child: Child) -> (Value, Vec<Value>) {
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -220,9 +212,14 @@ fn results(child: Child) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    (lines.remove(0), lines)
+}
+
+/// One JSON line per step, after the greeting.
+fn results(child: Child) -> Vec<Value> {
+    let (greeting, lines) = greeted(child);
     assert_eq!(
-        lines.remove(0)["server"],
-        "fixture",
+        greeting["server"], "fixture",
         "the upstream's name passes through"
     );
     lines
@@ -687,21 +684,8 @@ fn server_everything_from_npm_as_the_upstream() {
 #[test]
 fn the_stateless_revision_is_gated_like_a_session() {
     let s = start("1s");
-    let greeting_and_steps = |target: &str, steps: Value| {
-        let child = spawn_client_with(&s, target, steps, &NEGOTIATED);
-        let out = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let mut lines: Vec<Value> = stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        (lines.remove(0), lines)
-    };
+    let greeting_and_steps =
+        |target: &str, steps: Value| greeted(spawn_client_with(&s, target, steps, &NEGOTIATED));
     let loud = json!(["call", "echo", {"text": "hi", "count": 3}]);
     let (greeting, r) = greeting_and_steps(
         "fixturehttp",
