@@ -36,6 +36,10 @@ const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 /// Ids of signoff's own requests to the client (review-page elicitations),
 /// so their answers are not relayed upstream.
 const OWN_ID_PREFIX: &str = "signoff-";
+/// signoff's key in a 2026-07-28 call's `inputRequests`/`inputResponses`:
+/// the review page, offered as an input request since that revision sends
+/// clients no requests of their own.
+const REVIEW_INPUT: &str = "signoff-review";
 /// A session nobody used for this long is forgotten.
 const SESSION_IDLE: Duration = Duration::from_secs(3600);
 /// The most of an answer signoff reads whole (masking, `tools/list`).
@@ -75,7 +79,8 @@ struct Session {
     /// INVARIANT: only the principal that initialized a session may use it;
     /// a session id alone grants nothing.
     owner: Principal,
-    /// The client declared URL-mode elicitation (MCP 2025-11-25).
+    /// The client declared URL-mode elicitation (MCP 2025-11-25; in
+    /// 2026-07-28, in each request's `_meta`).
     url_elicitation: bool,
     /// One request of a stateless revision (MCP 2026-07-28), not a session.
     stateless: bool,
@@ -239,11 +244,15 @@ impl Splice {
         }
         // Its own, reachable from nowhere else: a held call ends with its
         // stream, which is how this revision cancels.
+        let url_elicitation = message
+            .pointer("/params/_meta")
+            .and_then(|m| m.get(envelope::CAPABILITIES_META))
+            .and_then(|c| c.pointer("/elicitation/url"))
+            .is_some();
         let session = Arc::new(Session {
             upstream_id: None,
             owner: caller.principal.clone(),
-            // The revision sends clients no requests, elicitations included.
-            url_elicitation: false,
+            url_elicitation,
             stateless: true,
             used: AtomicU64::new(self.now()),
             calls: Mutex::new(HashMap::new()),
@@ -345,6 +354,9 @@ impl Splice {
                 .map(str::to_owned),
         };
         let progress = meta.and_then(|m| m.get("progressToken")).cloned();
+        let review_seen = message
+            .pointer(&format!("/params/inputResponses/{REVIEW_INPUT}"))
+            .is_some();
         let (pending_tx, mut pending_rx) = oneshot::channel();
         let gate = self.gate.clone();
         let mut check: BoxFuture<'static, GateVerdict> =
@@ -359,6 +371,18 @@ impl Splice {
             let verdict = check.await;
             return self.answer_now(&session, headers, body, id, verdict).await;
         };
+        let mut body = body;
+        if session.stateless && session.url_elicitation {
+            if !review_seen {
+                // 2026-07-28's URL-mode elicitation: the review page as an
+                // input request. Dropping the hold leaves the request pending;
+                // the client's retry carries the answer and is held then.
+                drop(check);
+                return json_message(&review_input_required(id, &review));
+            }
+            // The answer is signoff's, not the upstream's.
+            body = without_review_answer(&body);
+        }
         let call = HeldCall {
             headers: headers.clone(),
             body,
@@ -471,7 +495,9 @@ impl Splice {
         };
         // URL-mode elicitation (MCP 2025-11-25): the review page, which the
         // requester can watch and never approve from.
-        let elicited = session.url_elicitation && url::Url::parse(&review.review_url).is_ok();
+        let elicited = session.url_elicitation
+            && !session.stateless
+            && url::Url::parse(&review.review_url).is_ok();
         if elicited {
             send(json!({
                 "jsonrpc": "2.0",
@@ -1210,6 +1236,48 @@ impl Brief {
     }
 }
 
+/// A held 2026-07-28 call's first answer: the review page as a URL-mode
+/// elicitation for the client to show, then retry with its answer. The
+/// requester can watch the page and never approve from it.
+fn review_input_required(id: Value, review: &PendingReview) -> Value {
+    json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "result": {
+            "resultType": "input_required",
+            "inputRequests": {
+                REVIEW_INPUT: {
+                    "method": "elicitation/create",
+                    "params": {
+                        "mode": "url",
+                        "message": review.message,
+                        "url": review.review_url,
+                        "elicitationId": review.request_id,
+                    },
+                },
+            },
+        },
+    })
+}
+
+/// A retried call's body without signoff's own input response (the rest is
+/// the upstream's, kept). Unchanged if it is not that shape.
+fn without_review_answer(body: &Bytes) -> Bytes {
+    let Ok(mut message) = serde_json::from_slice::<Value>(body) else {
+        return body.clone();
+    };
+    let Some(params) = message.get_mut("params").and_then(Value::as_object_mut) else {
+        return body.clone();
+    };
+    if let Some(Value::Object(responses)) = params.get_mut("inputResponses") {
+        responses.remove(REVIEW_INPUT);
+        if responses.is_empty() {
+            params.remove("inputResponses");
+        }
+    }
+    Bytes::from(message.to_string())
+}
+
 /// signoff's own answer to a call it does not run: a tool result with
 /// `isError`, which the model reads (not a transport error).
 fn refusal(session: &Session, id: Value, text: String) -> Value {
@@ -1362,6 +1430,30 @@ mod tests {
     }
 
     #[test]
+    fn the_review_answer_is_taken_out_of_a_retried_call() {
+        let retried = |responses: Value| {
+            let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "echo", "arguments": {"text": "hi"}, "inputResponses": responses}});
+            let out = without_review_answer(&Bytes::from(body.to_string()));
+            serde_json::from_slice::<Value>(&out).unwrap()["params"].clone()
+        };
+        let ours = json!({"action": "accept"});
+        assert_eq!(
+            retried(json!({ REVIEW_INPUT: ours })),
+            json!({"name": "echo", "arguments": {"text": "hi"}}),
+            "only signoff's answer: the key goes too"
+        );
+        assert_eq!(
+            retried(json!({ REVIEW_INPUT: ours, "upstream-1": {"action": "decline"} }))
+                ["inputResponses"],
+            json!({"upstream-1": {"action": "decline"}}),
+            "the upstream's own answers stay"
+        );
+        let not_json = Bytes::from_static(b"not json");
+        assert_eq!(without_review_answer(&not_json), not_json);
+    }
+
+    #[test]
     fn outcomes_are_read_from_the_answer_to_the_call() {
         let id = json!(7);
         let cases = [
@@ -1388,6 +1480,8 @@ mod tests {
             assert_eq!(answer_outcome(text, &id).map(|o| o.0), succeeded, "{text}");
         }
         // MCP 2026-07-28: the tool wants more input before it finishes.
+        let asked_again = r#"{"jsonrpc":"2.0","id":7,"result":{"resultType":"input_required","requestState":"s"}}"#;
+        assert_eq!(answer_outcome(asked_again, &id).map(|o| o.0), Some(true));
         let asked = r#"{"jsonrpc":"2.0","id":7,"result":{"resultType":"input_required","inputRequests":{}}}"#;
         let (_, detail) = answer_outcome(asked, &id).unwrap();
         assert!(detail.contains("`input_required`"), "{detail}");

@@ -783,3 +783,51 @@ fn a_stateless_call_held_for_a_reviewer_completes_with_progress() {
     let (_, v) = s.server.get(&format!("/v1/approvals/{id}"), &s.reviewer);
     assert_eq!(v["grant"]["uses"], 1, "{v}");
 }
+
+/// URL-mode elicitation in MCP 2026-07-28, which sends clients no requests:
+/// a held call is first answered with the review page as an input request
+/// (`input_required`); the client shows it and retries with its answer, and
+/// that retry is held for the reviewer, on the same request.
+#[test]
+fn a_stateless_call_shows_the_review_page_as_an_input_request() {
+    let s = start("60s");
+    let env = [NEGOTIATED[0], ("SIGNOFF_TEST_ELICIT", "1")];
+    let child = spawn_client_with(
+        &s,
+        "fixturehttp",
+        json!([["call", "echo", {"text": "hi", "count": 3}], ["call", "echo", {"text": "free"}]]),
+        &env,
+    );
+    let id = s.server.first_pending(&s.reviewer);
+    s.server.approve(&id, &s.reviewer);
+    let r = results(child);
+    assert_eq!(r[0]["text"], "hi hi hi", "{}", r[0]);
+    let elicited = r[0]["elicited"].as_array().unwrap();
+    assert_eq!(elicited.len(), 1, "{}", r[0]);
+    assert_eq!(elicited[0]["mode"], "url");
+    assert_eq!(elicited[0]["elicitationId"], id.as_str());
+    assert!(
+        elicited[0]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/ui/requests/{id}")),
+        "{}",
+        r[0]
+    );
+    assert!(elicited[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("someone else must approve"));
+    assert_eq!(r[1]["text"], "free");
+    assert_eq!(
+        r[1]["elicited"],
+        json!([]),
+        "an allowed call is not held: {}",
+        r[1]
+    );
+    // The retry joined the one request and used its grant once.
+    let (_, all) = s.server.get("/v1/approvals", &s.reviewer);
+    assert_eq!(all["approvals"].as_array().unwrap().len(), 1, "{all}");
+    let (_, v) = s.server.get(&format!("/v1/approvals/{id}"), &s.reviewer);
+    assert_eq!(v["grant"]["uses"], 1, "{v}");
+}
