@@ -354,9 +354,16 @@ impl Splice {
                 .map(str::to_owned),
         };
         let progress = meta.and_then(|m| m.get("progressToken")).cloned();
-        let review_seen = message
-            .pointer(&format!("/params/inputResponses/{REVIEW_INPUT}"))
-            .is_some();
+        let review_seen = session.stateless
+            && message
+                .pointer(&format!("/params/inputResponses/{REVIEW_INPUT}"))
+                .is_some();
+        // The answer to the review page is signoff's, not the upstream's,
+        // whatever the gate says this time.
+        let body = match review_seen {
+            true => without_review_answer(&body),
+            false => body,
+        };
         let (pending_tx, mut pending_rx) = oneshot::channel();
         let gate = self.gate.clone();
         let mut check: BoxFuture<'static, GateVerdict> =
@@ -371,17 +378,16 @@ impl Splice {
             let verdict = check.await;
             return self.answer_now(&session, headers, body, id, verdict).await;
         };
-        let mut body = body;
-        if session.stateless && session.url_elicitation {
-            if !review_seen {
-                // 2026-07-28's URL-mode elicitation: the review page as an
-                // input request. Dropping the hold leaves the request pending;
-                // the client's retry carries the answer and is held then.
-                drop(check);
-                return json_message(&review_input_required(id, &review));
-            }
-            // The answer is signoff's, not the upstream's.
-            body = without_review_answer(&body);
+        let offer_page = session.stateless
+            && session.url_elicitation
+            && !review_seen
+            && url::Url::parse(&review.review_url).is_ok();
+        if offer_page {
+            // 2026-07-28's URL-mode elicitation: the review page as an input
+            // request. Dropping the hold leaves the request pending; the
+            // client's retry carries the answer and is held then.
+            drop(check);
+            return json_message(&review_input_required(id, &review));
         }
         let call = HeldCall {
             headers: headers.clone(),

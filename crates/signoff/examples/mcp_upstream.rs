@@ -123,6 +123,11 @@ impl ServerHandler for Fixture {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        if let Some(responses) = &request.input_responses {
+            // Answers only this server's input requests should carry.
+            let keys: Vec<&String> = responses.keys().collect();
+            note(&format!("input responses: {keys:?}"));
+        }
         let args = request.arguments.unwrap_or_default();
         let text = match request.name.as_ref() {
             "echo" => {

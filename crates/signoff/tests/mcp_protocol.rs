@@ -1096,3 +1096,46 @@ fn stateless_requests_pass_unchanged_and_an_envelope_that_disagrees_is_refused()
     let (status, _) = stateless(&gated, None, &echo, &[]);
     assert_eq!(status, 401);
 }
+
+/// The review page as a 2026-07-28 input request, on the wire: a client
+/// that declares URL elicitation gets `input_required` at once, its retry
+/// (with the answer) is allowed by the grant once a reviewer approved, and
+/// the answer, which is signoff's, never reaches the upstream.
+#[test]
+fn a_stateless_held_call_offers_the_review_page_and_keeps_its_answer() {
+    let s = start();
+    let gated = format!("{}/mcp/rust", s.server.url);
+    let agent = Some(s.agent.as_str());
+    let mut loud = enveloped(
+        1,
+        "tools/call",
+        call("echo", json!({"text": "hi", "count": 3})),
+    );
+    loud["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] =
+        json!({"elicitation": {"url": {}}});
+    let (status, msgs) = stateless(&gated, agent, &loud, &[]);
+    assert_eq!(status, 200, "{msgs:?}");
+    let result = &msgs[0]["result"];
+    assert_eq!(result["resultType"], "input_required", "{msgs:?}");
+    let page = &result["inputRequests"]["signoff-review"];
+    assert_eq!(page["method"], "elicitation/create");
+    assert_eq!(page["params"]["mode"], "url");
+    let id = page["params"]["elicitationId"].as_str().unwrap().to_owned();
+    assert!(page["params"]["url"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/ui/requests/{id}")));
+    s.server.approve(&id, &s.reviewer);
+    loud["params"]["inputResponses"] = json!({"signoff-review": {"action": "accept"}});
+    let (status, msgs) = stateless(&gated, agent, &loud, &[]);
+    assert_eq!(status, 200, "{msgs:?}");
+    let answer = msgs.iter().find(|m| m["id"] == 1).unwrap();
+    assert_eq!(
+        answer["result"]["structuredContent"]["text"], "hi hi hi",
+        "{answer}"
+    );
+    let log = std::fs::read_to_string(&s.upstream_log).unwrap_or_default();
+    assert!(!log.contains("input responses"), "{log}");
+    let (_, v) = s.server.get(&format!("/v1/approvals/{id}"), &s.reviewer);
+    assert_eq!(v["grant"]["uses"], 1, "{v}");
+}
