@@ -20,6 +20,9 @@ pub const STATELESS_SINCE: &str = "2026-07-28";
 /// The stateless revisions signoff understands; a later one might change
 /// what the gate reads, so it is refused rather than guessed at.
 pub const SUPPORTED: [&str; 1] = ["2026-07-28"];
+/// The revisions served through `initialize` instead, named when a
+/// stateless request is refused so that the client can fall back to them.
+pub const HANDSHAKE: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
 
 pub const VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
 pub const CAPABILITIES_META: &str = "io.modelcontextprotocol/clientCapabilities";
@@ -155,10 +158,14 @@ fn supported(requested: &str) -> Result<(), EnvelopeError> {
     if SUPPORTED.contains(&requested) {
         return Ok(());
     }
+    let all: Vec<&str> = HANDSHAKE.iter().chain(&SUPPORTED).copied().collect();
     Err(EnvelopeError {
         code: UNSUPPORTED_PROTOCOL_VERSION,
-        message: format!("unsupported protocol version `{requested}`"),
-        data: Some(json!({ "supported": SUPPORTED, "requested": requested })),
+        message: format!(
+            "unsupported protocol version `{requested}`: use one of {}",
+            all.join(", ")
+        ),
+        data: Some(json!({ "supported": all, "requested": requested })),
     })
 }
 
@@ -321,9 +328,16 @@ mod tests {
             (&NAME, "echo"),
         ]);
         let e = check(&h, &c).unwrap_err();
+        let supported = json!([
+            "2024-11-05",
+            "2025-03-26",
+            "2025-06-18",
+            "2025-11-25",
+            "2026-07-28"
+        ]);
         assert_eq!(
             e.data,
-            Some(json!({"supported": ["2026-07-28"], "requested": "2027-01-01"}))
+            Some(json!({"supported": supported, "requested": "2027-01-01"}))
         );
     }
 

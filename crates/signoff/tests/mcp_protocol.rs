@@ -1061,7 +1061,13 @@ fn stateless_requests_pass_unchanged_and_an_envelope_that_disagrees_is_refused()
     );
     assert_eq!(
         msgs[0]["error"]["data"]["supported"],
-        json!(["2026-07-28"]),
+        json!([
+            "2024-11-05",
+            "2025-03-26",
+            "2025-06-18",
+            "2025-11-25",
+            "2026-07-28"
+        ]),
         "{msgs:?}"
     );
     // A call in a notification's shape cannot be gated and answered.
