@@ -144,6 +144,12 @@ impl Splice {
                 self.post(caller, &parts.headers, body, message).await
             }
             (&Method::GET, _) | (&Method::DELETE, _) => {
+                if !parts.headers.contains_key(SESSION)
+                    && envelope::is_stateless(&parts.headers, &Value::Null)
+                {
+                    // 2026-07-28 has no session to stream or end: POST only.
+                    return only_post();
+                }
                 let Some(session) = self.session(&parts.headers, &caller) else {
                     return no_session(&parts.headers, Value::Null);
                 };
@@ -1322,6 +1328,16 @@ fn no_session(headers: &HeaderMap, id: Value) -> Answer {
             "invalid request: no `Mcp-Session-Id` header; start the session with `initialize`",
         ),
     }
+}
+
+fn only_post() -> Answer {
+    let mut r = plain(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MCP 2026-07-28 has no sessions: send each request as a POST",
+    );
+    r.headers_mut()
+        .insert(http::header::ALLOW, HeaderValue::from_static("POST"));
+    r
 }
 
 fn json_message(message: &Value) -> Answer {

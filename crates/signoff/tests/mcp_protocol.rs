@@ -1101,6 +1101,18 @@ fn stateless_requests_pass_unchanged_and_an_envelope_that_disagrees_is_refused()
     // And a key is still needed.
     let (status, _) = stateless(&gated, None, &echo, &[]);
     assert_eq!(status, 401);
+    // The revision has no session stream to open or end.
+    let http = reqwest::blocking::Client::new();
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let r = http
+            .request(method.clone(), &gated)
+            .bearer_auth(&s.agent)
+            .header("mcp-protocol-version", "2026-07-28")
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 405, "{method}");
+        assert_eq!(r.headers()["allow"], "POST", "{method}");
+    }
 }
 
 /// The review page as a 2026-07-28 input request, on the wire: a client
