@@ -13,7 +13,7 @@ use base64::Engine;
 use http::{HeaderMap, HeaderName};
 use serde_json::{json, Value};
 
-use crate::jsonrpc::INVALID_REQUEST;
+use crate::jsonrpc::{INVALID_PARAMS, INVALID_REQUEST};
 
 /// The first revision without sessions.
 pub const STATELESS_SINCE: &str = "2026-07-28";
@@ -33,7 +33,6 @@ pub const NAME: HeaderName = HeaderName::from_static("mcp-name");
 /// `Mcp-Param-{token}`: argument values a tool's schema asks to be mirrored.
 pub const PARAM_PREFIX: &str = "mcp-param-";
 
-pub const INVALID_PARAMS: i64 = -32602;
 /// A header that disagrees with the body.
 pub const HEADER_MISMATCH: i64 = -32020;
 pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
@@ -65,15 +64,16 @@ impl EnvelopeError {
     }
 }
 
+/// A key of the request's `params._meta` (whose keys hold `/`, so no pointer).
+pub fn meta<'a>(message: &'a Value, key: &str) -> Option<&'a Value> {
+    message.pointer("/params/_meta")?.get(key)
+}
+
 /// Whether a message without a session speaks a stateless revision: its
 /// envelope or its `MCP-Protocol-Version` says so.
 pub fn is_stateless(headers: &HeaderMap, message: &Value) -> bool {
-    let in_meta = message
-        .pointer("/params/_meta")
-        .and_then(|m| m.get(VERSION_META))
-        .is_some();
     // Revisions are dates, so they order as strings.
-    in_meta
+    meta(message, VERSION_META).is_some()
         || headers
             .get(&PROTOCOL_VERSION)
             .and_then(|v| v.to_str().ok())
@@ -102,10 +102,7 @@ pub fn check(headers: &HeaderMap, message: &Value) -> Result<(), EnvelopeError> 
     };
     if message.get("id").is_none() {
         // A notification needs no envelope; its header names the revision.
-        let in_meta = message
-            .pointer("/params/_meta")
-            .and_then(|m| m.get(VERSION_META))
-            .and_then(Value::as_str);
+        let in_meta = meta(message, VERSION_META).and_then(Value::as_str);
         return supported(header(&PROTOCOL_VERSION).or(in_meta).unwrap_or_default());
     }
     let meta = message.pointer("/params/_meta").and_then(Value::as_object);
@@ -136,7 +133,7 @@ pub fn check(headers: &HeaderMap, message: &Value) -> Result<(), EnvelopeError> 
         ));
     }
     if let Some(key) = name_param(method) {
-        let body = message.pointer(&format!("/params/{key}"));
+        let body = message.get("params").and_then(|p| p.get(key));
         let named = header(&NAME).and_then(decode_header_value);
         if body.is_some_and(|b| !b.is_null()) && named.map(Value::from).as_ref() != body {
             return Err(EnvelopeError::new(

@@ -9,6 +9,8 @@ use serde_json::{json, Value};
 pub const PARSE_ERROR: i64 = -32700;
 /// JSON, but not a JSON-RPC message.
 pub const INVALID_REQUEST: i64 = -32600;
+/// A method's params that cannot be used.
+pub const INVALID_PARAMS: i64 = -32602;
 
 /// Why a message was refused, and the id to answer with (null if unknown).
 #[derive(Clone, Debug, PartialEq)]

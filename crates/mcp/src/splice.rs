@@ -46,7 +46,6 @@ const SESSION_IDLE: Duration = Duration::from_secs(3600);
 const MAX_ANSWER: usize = 64 * 1024 * 1024;
 /// JSON-RPC's internal error, for an upstream that cannot be reached.
 const INTERNAL_ERROR: i64 = -32603;
-const INVALID_PARAMS: i64 = -32602;
 
 /// A streamable-HTTP upstream and how to reach it.
 pub struct SpliceConfig {
@@ -189,16 +188,24 @@ impl Splice {
     ) -> Answer {
         let id = message.get("id").cloned();
         let method = message.get("method").and_then(Value::as_str);
-        if !headers.contains_key(SESSION) {
-            return match method {
-                Some("initialize") => self.initialize(caller, headers, body, &message).await,
-                _ if envelope::is_stateless(headers, &message) => {
-                    self.stateless(caller, headers, body, message).await
+        let session = match (headers.contains_key(SESSION), method) {
+            (true, _) => self.session(headers, &caller),
+            (false, Some("initialize")) => {
+                return self.initialize(caller, headers, body, &message).await
+            }
+            (false, _) if envelope::is_stateless(headers, &message) => {
+                match self.stateless(&caller, headers, &message) {
+                    Ok(session) => Some(session),
+                    Err(e) => {
+                        let mut r = json_message(&e.response(id.unwrap_or(Value::Null)));
+                        *r.status_mut() = StatusCode::BAD_REQUEST;
+                        return r;
+                    }
                 }
-                _ => no_session(headers, id.unwrap_or(Value::Null)),
-            };
-        }
-        let Some(session) = self.session(headers, &caller) else {
+            }
+            (false, _) => None,
+        };
+        let Some(session) = session else {
             return no_session(headers, id.unwrap_or(Value::Null));
         };
         match (method, id) {
@@ -232,48 +239,27 @@ impl Splice {
         }
     }
 
-    /// One request of a stateless revision (MCP 2026-07-28): checked like
-    /// that revision's servers check it, then gated and forwarded like a
-    /// session's, with no session upstream either.
-    async fn stateless(
-        self: &Arc<Self>,
-        caller: Caller,
+    /// The session of one request of a stateless revision (MCP 2026-07-28),
+    /// once it is checked the way that revision's servers check it: its own,
+    /// reachable from nowhere else, with no session upstream either. A held
+    /// call ends with its stream, which is how this revision cancels.
+    fn stateless(
+        &self,
+        caller: &Caller,
         headers: &HeaderMap,
-        body: Bytes,
-        message: Value,
-    ) -> Answer {
-        let id = message.get("id").cloned().unwrap_or(Value::Null);
-        if let Err(e) = envelope::check(headers, &message) {
-            let mut r = json_message(&e.response(id));
-            *r.status_mut() = StatusCode::BAD_REQUEST;
-            return r;
-        }
-        // Its own, reachable from nowhere else: a held call ends with its
-        // stream, which is how this revision cancels.
-        let url_elicitation = message
-            .pointer("/params/_meta")
-            .and_then(|m| m.get(envelope::CAPABILITIES_META))
+        message: &Value,
+    ) -> Result<Arc<Session>, envelope::EnvelopeError> {
+        envelope::check(headers, message)?;
+        let url_elicitation = envelope::meta(message, envelope::CAPABILITIES_META)
             .and_then(|c| c.pointer("/elicitation/url"))
             .is_some();
-        let session = Arc::new(Session {
-            upstream_id: None,
-            owner: caller.principal.clone(),
+        Ok(Arc::new(Session::new(
+            None,
+            caller.principal.clone(),
             url_elicitation,
-            stateless: true,
-            used: AtomicU64::new(self.now()),
-            calls: Mutex::new(HashMap::new()),
-        });
-        match message.get("method").and_then(Value::as_str) {
-            Some("tools/call") => self.call(session, caller, headers, body, message, id).await,
-            Some("tools/list") => self.list(&session, &caller, headers, body, id).await,
-            _ => match self
-                .send(Method::POST, Some(&session), headers, Some(body))
-                .await
-            {
-                Ok(up) => self.relayed(up, None),
-                Err(e) => self.unreachable(id, &e),
-            },
-        }
+            true,
+            self.now(),
+        )))
     }
 
     async fn initialize(
@@ -292,16 +278,15 @@ impl Splice {
             return self.relayed(up, None);
         }
         let session_id = format!("{:032x}", rand::random::<u128>());
-        let session = Session {
-            upstream_id: up.headers().get(SESSION).cloned(),
-            owner: caller.principal,
-            url_elicitation: message
+        let session = Session::new(
+            up.headers().get(SESSION).cloned(),
+            caller.principal,
+            message
                 .pointer("/params/capabilities/elicitation/url")
                 .is_some(),
-            stateless: false,
-            used: AtomicU64::new(self.now()),
-            calls: Mutex::new(HashMap::new()),
-        };
+            false,
+            self.now(),
+        );
         if let Ok(mut sessions) = self.sessions.lock() {
             let now = self.now();
             // `saturating_sub`: a session may be used after `now` was read.
@@ -331,7 +316,7 @@ impl Splice {
             return error(
                 StatusCode::OK,
                 id,
-                INVALID_PARAMS,
+                jsonrpc::INVALID_PARAMS,
                 "invalid params: `tools/call` needs `params.name`",
             );
         };
@@ -345,7 +330,7 @@ impl Splice {
                 return error(
                     StatusCode::OK,
                     id,
-                    INVALID_PARAMS,
+                    jsonrpc::INVALID_PARAMS,
                     "invalid params: `arguments` must be an object",
                 )
             }
@@ -362,7 +347,8 @@ impl Splice {
         let progress = meta.and_then(|m| m.get("progressToken")).cloned();
         let review_seen = session.stateless
             && message
-                .pointer(&format!("/params/inputResponses/{REVIEW_INPUT}"))
+                .pointer("/params/inputResponses")
+                .and_then(|r| r.get(REVIEW_INPUT))
                 .is_some();
         // The answer to the review page is signoff's, not the upstream's,
         // whatever the gate says this time.
@@ -854,6 +840,23 @@ impl Splice {
 }
 
 impl Session {
+    fn new(
+        upstream_id: Option<HeaderValue>,
+        owner: Principal,
+        url_elicitation: bool,
+        stateless: bool,
+        now: u64,
+    ) -> Session {
+        Session {
+            upstream_id,
+            owner,
+            url_elicitation,
+            stateless,
+            used: AtomicU64::new(now),
+            calls: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// The client cancelled call `id` (a JSON-RPC id): a held call ends, a
     /// forwarded one is marked so for the audit.
     fn cancel(&self, id: Option<&Value>) {
@@ -1208,7 +1211,16 @@ struct ResultBrief {
     #[serde(rename = "isError")]
     is_error: Option<bool>,
     #[serde(rename = "resultType")]
-    result_type: Option<String>,
+    result_type: Option<ResultType>,
+}
+
+/// MCP 2026-07-28's `resultType`, as far as the audit tells them apart.
+#[derive(serde::Deserialize)]
+enum ResultType {
+    #[serde(rename = "input_required")]
+    InputRequired,
+    #[serde(other)]
+    Other,
 }
 
 #[derive(serde::Deserialize)]
@@ -1227,7 +1239,13 @@ impl Brief {
                 }),
                 _,
             ) => (false, "the tool answered with isError".into()),
-            (Some(ResultBrief { result_type: Some(t), .. }), _) if t == "input_required" => (
+            (
+                Some(ResultBrief {
+                    result_type: Some(ResultType::InputRequired),
+                    ..
+                }),
+                _,
+            ) => (
                 true,
                 "the tool asked the client for input (`input_required`); the client's retry is a call of its own".into(),
             ),

@@ -284,12 +284,19 @@ fn allowed_calls_pass_through_denied_ones_explain_why_and_results_are_masked() {
 
 #[test]
 fn a_held_call_completes_when_a_reviewer_approves() {
-    for target in TARGETS {
+    // Both targets in a session, and the HTTP one stateless (2026-07-28).
+    let cases: [(&str, &[(&str, &str)]); 3] = [
+        ("fixture", &[]),
+        ("fixturehttp", &[]),
+        ("fixturehttp", &NEGOTIATED),
+    ];
+    for (target, env) in cases {
         let s = start("60s");
-        let child = spawn_client(
+        let child = spawn_client_with(
             &s,
             target,
             json!([["call", "echo", {"text": "hi", "count": 3}]]),
+            env,
         );
         let id = s.server.first_pending(&s.reviewer);
         // Held past one progress interval (5 s): the client hears progress.
@@ -303,6 +310,15 @@ fn a_held_call_completes_when_a_reviewer_approves() {
             "progress while held: {}",
             r[0]
         );
+        if !env.is_empty() {
+            // A client that does not elicit finds the review page in progress.
+            let said = r[0]["progress_message"].as_str().unwrap();
+            assert!(
+                said.starts_with("waiting for approval: ")
+                    && said.ends_with(&format!("/ui/requests/{id}")),
+                "{said}"
+            );
+        }
         let (_, v) = s.server.get(&format!("/v1/approvals/{id}"), &s.reviewer);
         assert_eq!(v["grant"]["uses"], 1, "{v}");
     }
@@ -315,45 +331,49 @@ fn a_held_call_completes_when_a_reviewer_approves() {
 fn a_held_call_shows_the_review_page_to_clients_that_elicit() {
     for target in TARGETS {
         let s = start("60s");
-        let child = Command::new(python())
-        .arg(fixture("client.py"))
-        .arg(format!("{}/mcp/{target}", s.server.url))
-        .arg(&s.agent)
-        .arg(json!([["call", "echo", {"text": "hi", "count": 3}], ["call", "echo", {"text": "free"}]]).to_string())
-        .env("SIGNOFF_TEST_ELICIT", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-        let id = s.server.first_pending(&s.reviewer);
-        s.server.approve(&id, &s.reviewer);
-        let r = results(child);
-        assert_eq!(r[0]["text"], "hi hi hi", "{}", r[0]);
-        let elicited = r[0]["elicited"].as_array().unwrap();
-        assert_eq!(elicited.len(), 1, "{}", r[0]);
-        assert_eq!(elicited[0]["mode"], "url");
-        assert_eq!(elicited[0]["elicitationId"], id.as_str());
-        assert!(
-            elicited[0]["url"]
-                .as_str()
-                .unwrap()
-                .ends_with(&format!("/ui/requests/{id}")),
-            "{}",
-            r[0]
-        );
-        assert!(elicited[0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("someone else must approve"));
+        let (id, r) = review_page_shown(&s, target, &[("SIGNOFF_TEST_ELICIT", "1")]);
         assert_eq!(
             r[0]["completed"],
             json!([id]),
             "the hold's end is announced"
         );
-        // An allowed call is not held, so nothing is elicited.
-        assert_eq!(r[1]["text"], "free");
-        assert_eq!(r[1]["elicited"], json!([]), "{}", r[1]);
     }
+}
+
+/// A call held for a reviewer, from a client that elicits, then an allowed
+/// one: the first showed the review page once and ran when approved, the
+/// second elicited nothing. The request's id and the steps' results.
+fn review_page_shown(s: &Setup, target: &str, env: &[(&str, &str)]) -> (String, Vec<Value>) {
+    let child = spawn_client_with(
+        s,
+        target,
+        json!([["call", "echo", {"text": "hi", "count": 3}], ["call", "echo", {"text": "free"}]]),
+        env,
+    );
+    let id = s.server.first_pending(&s.reviewer);
+    s.server.approve(&id, &s.reviewer);
+    let r = results(child);
+    assert_eq!(r[0]["text"], "hi hi hi", "{}", r[0]);
+    let elicited = r[0]["elicited"].as_array().unwrap();
+    assert_eq!(elicited.len(), 1, "{}", r[0]);
+    assert_eq!(elicited[0]["mode"], "url");
+    assert_eq!(elicited[0]["elicitationId"], id.as_str());
+    assert!(
+        elicited[0]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/ui/requests/{id}")),
+        "{}",
+        r[0]
+    );
+    assert!(elicited[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("someone else must approve"));
+    // An allowed call is not held, so nothing is elicited.
+    assert_eq!(r[1]["text"], "free");
+    assert_eq!(r[1]["elicited"], json!([]), "{}", r[1]);
+    (id, r)
 }
 
 #[test]
@@ -758,32 +778,6 @@ fn the_stateless_revision_is_gated_like_a_session() {
     assert_eq!(r[0]["text"], "old");
 }
 
-#[test]
-fn a_stateless_call_held_for_a_reviewer_completes_with_progress() {
-    let s = start("60s");
-    let child = spawn_client_with(
-        &s,
-        "fixturehttp",
-        json!([["call", "echo", {"text": "hi", "count": 3}]]),
-        &NEGOTIATED,
-    );
-    let id = s.server.first_pending(&s.reviewer);
-    // Held past one progress interval (5 s): the client hears progress.
-    std::thread::sleep(std::time::Duration::from_secs(6));
-    s.server.approve(&id, &s.reviewer);
-    let r = results(child);
-    assert_eq!(r[0]["text"], "hi hi hi", "{}", r[0]);
-    assert!(r[0]["progress"].as_u64().unwrap() >= 1, "{}", r[0]);
-    // No elicitation in this revision, so progress carries the review page.
-    let said = r[0]["progress_message"].as_str().unwrap();
-    assert!(
-        said.starts_with("waiting for approval: ") && said.ends_with(&format!("/ui/requests/{id}")),
-        "{said}"
-    );
-    let (_, v) = s.server.get(&format!("/v1/approvals/{id}"), &s.reviewer);
-    assert_eq!(v["grant"]["uses"], 1, "{v}");
-}
-
 /// URL-mode elicitation in MCP 2026-07-28, which sends clients no requests:
 /// a held call is first answered with the review page as an input request
 /// (`input_required`); the client shows it and retries with its answer, and
@@ -792,39 +786,7 @@ fn a_stateless_call_held_for_a_reviewer_completes_with_progress() {
 fn a_stateless_call_shows_the_review_page_as_an_input_request() {
     let s = start("60s");
     let env = [NEGOTIATED[0], ("SIGNOFF_TEST_ELICIT", "1")];
-    let child = spawn_client_with(
-        &s,
-        "fixturehttp",
-        json!([["call", "echo", {"text": "hi", "count": 3}], ["call", "echo", {"text": "free"}]]),
-        &env,
-    );
-    let id = s.server.first_pending(&s.reviewer);
-    s.server.approve(&id, &s.reviewer);
-    let r = results(child);
-    assert_eq!(r[0]["text"], "hi hi hi", "{}", r[0]);
-    let elicited = r[0]["elicited"].as_array().unwrap();
-    assert_eq!(elicited.len(), 1, "{}", r[0]);
-    assert_eq!(elicited[0]["mode"], "url");
-    assert_eq!(elicited[0]["elicitationId"], id.as_str());
-    assert!(
-        elicited[0]["url"]
-            .as_str()
-            .unwrap()
-            .ends_with(&format!("/ui/requests/{id}")),
-        "{}",
-        r[0]
-    );
-    assert!(elicited[0]["message"]
-        .as_str()
-        .unwrap()
-        .contains("someone else must approve"));
-    assert_eq!(r[1]["text"], "free");
-    assert_eq!(
-        r[1]["elicited"],
-        json!([]),
-        "an allowed call is not held: {}",
-        r[1]
-    );
+    let (id, _) = review_page_shown(&s, "fixturehttp", &env);
     // The retry joined the one request and used its grant once.
     let (_, all) = s.server.get("/v1/approvals", &s.reviewer);
     assert_eq!(all["approvals"].as_array().unwrap().len(), 1, "{all}");
