@@ -14,6 +14,7 @@ use http::{HeaderMap, HeaderName};
 use serde_json::{json, Value};
 
 use crate::jsonrpc::{INVALID_PARAMS, INVALID_REQUEST};
+use crate::PendingReview;
 
 /// The first revision without sessions.
 pub const STATELESS_SINCE: &str = "2026-07-28";
@@ -32,6 +33,11 @@ pub const METHOD: HeaderName = HeaderName::from_static("mcp-method");
 pub const NAME: HeaderName = HeaderName::from_static("mcp-name");
 /// `Mcp-Param-{token}`: argument values a tool's schema asks to be mirrored.
 pub const PARAM_PREFIX: &str = "mcp-param-";
+
+/// signoff's key in a call's `inputRequests`/`inputResponses`: the review
+/// page, offered as an input request since this revision sends clients no
+/// requests of their own.
+pub const REVIEW_INPUT: &str = "signoff-review";
 
 /// A header that disagrees with the body.
 pub const HEADER_MISMATCH: i64 = -32020;
@@ -173,6 +179,26 @@ fn name_param(method: &str) -> Option<&'static str> {
         "resources/read" => Some("uri"),
         _ => None,
     }
+}
+
+/// A held call's first answer (`input_required`): the review page as a
+/// URL-mode elicitation for the client to show, then retry with its answer.
+/// The requester can watch the page and never approve from it.
+pub fn review_input_required(review: &PendingReview) -> Value {
+    json!({
+        "resultType": "input_required",
+        "inputRequests": {
+            REVIEW_INPUT: {
+                "method": "elicitation/create",
+                "params": {
+                    "mode": "url",
+                    "message": review.message,
+                    "url": review.review_url,
+                    "elicitationId": review.request_id,
+                },
+            },
+        },
+    })
 }
 
 /// A header value as sent: verbatim, or UTF-8 wrapped as `=?base64?…?=`.

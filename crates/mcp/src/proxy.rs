@@ -4,16 +4,18 @@
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, CallToolResponse, CallToolResult, ClientRequest,
-    ContentBlock, CustomNotification, GetPromptRequestParams, GetPromptResponse,
-    InitializeRequestParams, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
-    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
-    ProgressToken, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
-    ServerCapabilities, ServerConfig, ServerNotification, ServerResult,
+    CacheScope, CallToolRequest, CallToolRequestParams, CallToolResponse, CallToolResult,
+    ClientRequest, ContentBlock, CustomNotification, DiscoverResult, GetPromptRequestParams,
+    GetPromptResponse, GetPromptResult, InitializeRequestParams, InitializeResult,
+    InputRequiredResult, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ProgressToken,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    ResultType, ServerCapabilities, ServerConfig, ServerNotification, ServerResult,
 };
 use rmcp::service::{ElicitationMode, PeerRequestOptions, RequestContext, RunningService};
 use rmcp::{ErrorData as McpError, Peer, RoleClient, RoleServer, ServerHandler};
@@ -21,7 +23,9 @@ use serde_json::Value;
 use signoff_core::Caller;
 use tokio::sync::OnceCell;
 
+use crate::envelope;
 use crate::relay::Relay;
+use crate::upstream::SharedUpstreams;
 use crate::Upstream;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -129,8 +133,17 @@ pub struct Proxy {
     gate: Option<Arc<dyn Gate>>,
     masker: Option<Arc<signoff_mask::Masker>>,
     relay: Relay,
-    conn: OnceCell<RunningService<RoleClient, Relay>>,
+    /// This agent session's upstream session.
+    conn: OnceCell<Connection>,
+    /// Where stateless requests (MCP 2026-07-28) find their principal's
+    /// upstream session, when each request gets a `Proxy` of its own (HTTP).
+    /// Without it they use `conn`: one stdio session is one `Proxy`.
+    shared: Option<SharedUpstreams>,
+    /// Whether the agent began with `initialize`: a handshake session.
+    in_session: AtomicBool,
 }
+
+type Connection = Arc<RunningService<RoleClient, Relay>>;
 
 impl Proxy {
     pub fn new(
@@ -146,35 +159,67 @@ impl Proxy {
             masker,
             relay: Relay::default(),
             conn: OnceCell::new(),
+            shared: None,
+            in_session: AtomicBool::new(false),
         }
     }
 
-    /// The upstream session, started on first use.
-    async fn upstream(&self) -> Result<&Peer<RoleClient>, McpError> {
-        let conn = self
-            .conn
-            .get_or_try_init(|| self.upstream.connect(self.relay.clone()))
-            .await
-            .map_err(|e| {
-                tracing::warn!(server = %self.server, error = %e, "upstream unavailable");
-                McpError::internal_error(
-                    format!("upstream MCP server `{}` is unavailable: {e}", self.server),
-                    None,
-                )
-            })?;
-        Ok(conn.peer())
+    /// Serves stateless requests on `shared`'s per-principal sessions.
+    pub fn sharing(mut self, shared: SharedUpstreams) -> Proxy {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// Whether the request is of a stateless revision (MCP 2026-07-28 on): it
+    /// carries its own version, with no session behind it. A session's
+    /// `initialize` may ask for that revision and settle on an older one.
+    fn stateless(&self, context: &RequestContext<RoleServer>) -> bool {
+        !self.in_session.load(Ordering::Relaxed)
+            && context
+                .protocol_version()
+                .is_some_and(|v| v.as_str() >= envelope::STATELESS_SINCE)
+    }
+
+    /// The upstream session for this request, started on first use.
+    async fn upstream(&self, context: &RequestContext<RoleServer>) -> Result<Connection, McpError> {
+        let connected = match &self.shared {
+            Some(shared) if self.stateless(context) => {
+                let principal = caller(context)?.principal.to_string();
+                shared.connect(&principal, &self.upstream).await
+            }
+            _ => self
+                .conn
+                .get_or_try_init(|| async {
+                    self.upstream
+                        .connect(self.relay.clone())
+                        .await
+                        .map(Arc::new)
+                })
+                .await
+                .cloned(),
+        };
+        connected.map_err(|e| {
+            tracing::warn!(server = %self.server, error = %e, "upstream unavailable");
+            McpError::internal_error(
+                format!("upstream MCP server `{}` is unavailable: {e}", self.server),
+                None,
+            )
+        })
     }
 
     /// Sends one request upstream, mapping its failure to a clear error.
-    async fn forward<'a, T, F>(
-        &'a self,
-        send: impl FnOnce(&'a Peer<RoleClient>) -> F,
+    async fn forward<T: Complete, F>(
+        &self,
+        context: &RequestContext<RoleServer>,
+        send: impl FnOnce(Peer<RoleClient>) -> F,
     ) -> Result<T, McpError>
     where
         F: Future<Output = Result<T, rmcp::ServiceError>>,
     {
-        send(self.upstream().await?)
+        let conn = self.upstream(context).await?;
+        send(conn.peer().clone())
             .await
+            .map(Complete::complete)
             .map_err(|e| self.upstream_error(e))
     }
 
@@ -186,7 +231,8 @@ impl Proxy {
         request: CallToolRequestParams,
         context: &RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let peer = self.upstream().await?;
+        let conn = self.upstream(context).await?;
+        let peer = conn.peer();
         let handle = peer
             .send_request_with_option(
                 ClientRequest::CallToolRequest(CallToolRequest::new(request)),
@@ -195,14 +241,14 @@ impl Proxy {
             .await
             .map_err(|e| self.upstream_error(e))?;
         let _mapping = context.meta.get_progress_token().map(|agent| {
-            self.relay
-                .map_progress(handle.progress_token.clone(), agent)
+            conn.service()
+                .map_progress(handle.progress_token.clone(), context.peer.clone(), agent)
         });
         let mut cancel_upstream = CancelUpstream(Some((peer.clone(), handle.id.clone())));
         let answer = handle.await_response().await;
         cancel_upstream.0 = None;
         match answer.map_err(|e| self.upstream_error(e))? {
-            ServerResult::CallToolResult(r) => Ok(r),
+            ServerResult::CallToolResult(r) => Ok(r.complete()),
             other => {
                 Err(self.upstream_error(format!("unexpected answer to tools/call: {other:?}")))
             }
@@ -213,11 +259,15 @@ impl Proxy {
     /// if asked), refuse answers with an `isError` result the model reads.
     async fn gated_call(
         &self,
-        request: CallToolRequestParams,
+        mut request: CallToolRequestParams,
         context: &RequestContext<RoleServer>,
-    ) -> Result<CallToolResult, McpError> {
+    ) -> Result<CallToolResponse, McpError> {
+        let stateless = self.stateless(context);
+        // The answer to the review page is signoff's, not the upstream's,
+        // whatever the gate says this time.
+        let review_seen = stateless && take_review_answer(&mut request);
         let Some(gate) = &self.gate else {
-            return self.forward_call(request, context).await;
+            return self.forward_call(request, context).await.map(Into::into);
         };
         let caller = caller(context)?;
         let call = ToolCall {
@@ -231,10 +281,12 @@ impl Proxy {
                 .map(str::to_owned),
         };
         let (pending_tx, mut pending_rx) = tokio::sync::oneshot::channel();
-        // URL-mode elicitation (MCP 2025-11-25): a client that declared it is
-        // shown the review page while the call is held. The requester can
-        // watch the page; the page never lets them approve. Started only once
-        // the call is held, so an allowed call spawns nothing.
+        // URL-mode elicitation: a client that declared it is shown the review
+        // page while the call is held (MCP 2025-11-25: a request to the
+        // client; 2026-07-28, which sends clients no requests: an
+        // `input_required` answer, whose retry is held). The requester can
+        // watch the page; the page never lets them approve. Started only
+        // once the call is held, so an allowed call spawns nothing.
         let elicited = Arc::new(std::sync::Mutex::new(None::<String>));
         // Lives to the end of the call, as the page may still be open.
         let mut _elicitor = None;
@@ -245,18 +297,28 @@ impl Proxy {
                 verdict = &mut check => verdict,
                 review = &mut pending_rx => {
                     // Held: a human decides.
+                    let mut waiting = "waiting for approval".to_owned();
                     if let Ok(review) = review {
-                        _elicitor = Some(AbortOnDrop(tokio::spawn(elicit_while_held(
-                            context.peer.clone(),
-                            review,
-                            elicited.clone(),
-                        ))));
+                        waiting = format!("waiting for approval: {}", review.review_url);
+                        if !stateless {
+                            _elicitor = Some(AbortOnDrop(tokio::spawn(elicit_while_held(
+                                context.peer.clone(),
+                                review,
+                                elicited.clone(),
+                            ))));
+                        } else if !review_seen && elicits_urls(context) {
+                            // Dropping the hold leaves the request pending;
+                            // the client's retry carries the answer.
+                            if let Some(asked) = review_input_required(&review) {
+                                return Ok(asked.into());
+                            }
+                        }
                     }
                     // Tell the client the call is alive meanwhile.
                     let _ticker = context
                         .meta
                         .get_progress_token()
-                        .map(|token| tick_progress(context.peer.clone(), token));
+                        .map(|token| tick_progress(context.peer.clone(), token, waiting));
                     // INVARIANT: the ticker ends with this future, also when
                     // the client cancels the call.
                     check.await
@@ -276,7 +338,7 @@ impl Proxy {
         }
         let (mask_results, report) = match verdict {
             GateVerdict::Refuse(text) => {
-                return Ok(CallToolResult::error(vec![ContentBlock::text(text)]))
+                return Ok(CallToolResult::error(vec![ContentBlock::text(text)]).into())
             }
             GateVerdict::Allow {
                 mask_results,
@@ -294,7 +356,8 @@ impl Proxy {
         Ok(match mask_results {
             true => self.mask(result?),
             false => result?,
-        })
+        }
+        .into())
     }
 
     fn upstream_error(&self, e: impl std::fmt::Display) -> McpError {
@@ -316,15 +379,15 @@ impl Proxy {
 }
 
 /// Sends `notifications/progress` under the client's `token` every
-/// `PROGRESS_EVERY` until dropped.
-fn tick_progress(peer: Peer<RoleServer>, token: ProgressToken) -> AbortOnDrop {
+/// `PROGRESS_EVERY` until dropped, saying `message`.
+fn tick_progress(peer: Peer<RoleServer>, token: ProgressToken, message: String) -> AbortOnDrop {
     AbortOnDrop(tokio::spawn(async move {
         let mut n = 0u32;
         loop {
             tokio::time::sleep(PROGRESS_EVERY).await;
             n += 1;
             let mut p = ProgressNotificationParam::new(token.clone(), f64::from(n));
-            p.message = Some("waiting for approval".into());
+            p.message = Some(message.clone());
             if peer.notify_progress(p).await.is_err() {
                 break;
             }
@@ -429,6 +492,65 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// An upstream result marked complete. The upstream session is a handshake
+/// one, whose results carry no `resultType`; 2026-07-28 requires it, and
+/// rmcp drops it again for a handshake peer.
+trait Complete {
+    fn complete(self) -> Self;
+}
+
+macro_rules! complete {
+    ($($result:ty),*) => {$(
+        impl Complete for $result {
+            fn complete(mut self) -> Self {
+                self.result_type = Some(ResultType::COMPLETE);
+                self
+            }
+        }
+    )*};
+}
+
+complete!(
+    CallToolResult,
+    ListToolsResult,
+    ListResourcesResult,
+    ListResourceTemplatesResult,
+    ReadResourceResult,
+    ListPromptsResult,
+    GetPromptResult
+);
+
+/// Whether the request's client shows URL-mode elicitations.
+fn elicits_urls(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .client_capabilities()
+        .and_then(|c| c.elicitation)
+        .is_some_and(|e| e.url.is_some())
+}
+
+/// Takes signoff's own answer out of a retried call, leaving the rest (the
+/// upstream's) in place; whether there was one.
+fn take_review_answer(request: &mut CallToolRequestParams) -> bool {
+    let Some(responses) = &mut request.input_responses else {
+        return false;
+    };
+    let seen = responses.remove(envelope::REVIEW_INPUT).is_some();
+    if responses.is_empty() {
+        request.input_responses = None;
+    }
+    seen
+}
+
+/// The review page as an `input_required` answer; `None` for a link that is
+/// not a URL.
+fn review_input_required(review: &PendingReview) -> Option<InputRequiredResult> {
+    if url::Url::parse(&review.review_url).is_err() {
+        tracing::warn!(url = %review.review_url, "review link is not a URL; no elicitation");
+        return None;
+    }
+    serde_json::from_value(envelope::review_input_required(review)).ok()
+}
+
 /// The authenticated caller the HTTP layer put on the request.
 fn caller(context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
     context
@@ -440,28 +562,25 @@ fn caller(context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
 }
 
 impl ServerHandler for Proxy {
-    /// The revisions with an `initialize` handshake, 2024-11-05 to 2025-11-25.
-    /// 2026-07-28 (stateless per-request envelope, tasks) is not offered yet.
+    /// Every revision to 2026-07-28: the handshake ones in a session, the
+    /// stateless one per request (the upstream session stays a session).
     fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
-        Cow::Borrowed(ProtocolVersion::known_up_to(&ProtocolVersion::V_2025_11_25))
+        Cow::Borrowed(ProtocolVersion::known_up_to(&ProtocolVersion::V_2026_07_28))
     }
 
     fn get_info(&self) -> ServerConfig {
-        // The upstream's capabilities, name and instructions, as the agent
-        // would see them directly; the protocol version is negotiated here.
-        match self.conn.get().and_then(|c| c.peer().peer_info()) {
-            Some(info) => {
-                let mut config = ServerConfig::new(info.capabilities.clone());
-                if let Some(server_info) = &info.server_info {
-                    config = config.with_server_info(server_info.clone());
-                }
-                if let Some(text) = &info.instructions {
-                    config = config.with_instructions(text.clone());
-                }
-                config
-            }
-            None => ServerConfig::new(ServerCapabilities::builder().enable_tools().build()),
-        }
+        server_config(self.conn.get())
+    }
+
+    async fn discover(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> Result<DiscoverResult, McpError> {
+        let conn = self.upstream(&context).await?;
+        Ok(DiscoverResult::from_server_info(
+            self.supported_protocol_versions().into_owned(),
+            server_config(Some(&conn)),
+        ))
     }
 
     async fn initialize(
@@ -469,12 +588,13 @@ impl ServerHandler for Proxy {
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, McpError> {
+        self.in_session.store(true, Ordering::Relaxed);
         context.peer.set_peer_info(request.clone());
         self.relay.attach(
             context.peer.clone(),
             request.capabilities.elicitation.clone(),
         );
-        self.upstream().await?;
+        self.upstream(&context).await?;
         self.negotiate_initialize(&request)
     }
 
@@ -483,11 +603,18 @@ impl ServerHandler for Proxy {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let mut list = self.forward(|peer| peer.list_tools(request)).await?;
+        let mut list = self
+            .forward(&context, |p| async move { p.list_tools(request).await })
+            .await?;
         if let Some(gate) = &self.gate {
             let caller = caller(&context)?;
             list.tools
                 .retain(|t| !gate.hides(&caller, &self.server, &t.name));
+            // The list is this caller's now: no shared cache may keep it for
+            // another (in 2026-07-28 an absent scope reads as public).
+            if self.stateless(&context) || list.cache_scope.is_some() {
+                list.cache_scope = Some(CacheScope::Private);
+            }
         }
         Ok(list)
     }
@@ -509,33 +636,36 @@ impl ServerHandler for Proxy {
                 "the client cancelled this call; it did not run through signoff",
                 None,
             )),
-            result = self.gated_call(request, &context) => result.map(Into::into),
+            result = self.gated_call(request, &context) => result,
         }
     }
 
     async fn list_resources(
         &self,
         request: Option<PaginatedRequestParams>,
-        _: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        self.forward(|peer| peer.list_resources(request)).await
+        self.forward(&context, |p| async move { p.list_resources(request).await })
+            .await
     }
 
     async fn list_resource_templates(
         &self,
         request: Option<PaginatedRequestParams>,
-        _: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
-        self.forward(|peer| peer.list_resource_templates(request))
-            .await
+        self.forward(&context, |p| async move {
+            p.list_resource_templates(request).await
+        })
+        .await
     }
 
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        self.forward(|peer| peer.read_resource(request))
+        self.forward(&context, |p| async move { p.read_resource(request).await })
             .await
             .map(Into::into)
     }
@@ -543,18 +673,37 @@ impl ServerHandler for Proxy {
     async fn list_prompts(
         &self,
         request: Option<PaginatedRequestParams>,
-        _: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        self.forward(|peer| peer.list_prompts(request)).await
+        self.forward(&context, |p| async move { p.list_prompts(request).await })
+            .await
     }
 
     async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-        _: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        self.forward(|peer| peer.get_prompt(request))
+        self.forward(&context, |p| async move { p.get_prompt(request).await })
             .await
             .map(Into::into)
+    }
+}
+
+/// The upstream's capabilities, name and instructions, as the agent would
+/// see them directly; the protocol version is negotiated here.
+fn server_config(conn: Option<&Connection>) -> ServerConfig {
+    match conn.and_then(|c| c.peer().peer_info()) {
+        Some(info) => {
+            let mut config = ServerConfig::new(info.capabilities.clone());
+            if let Some(server_info) = &info.server_info {
+                config = config.with_server_info(server_info.clone());
+            }
+            if let Some(text) = &info.instructions {
+                config = config.with_instructions(text.clone());
+            }
+            config
+        }
+        None => ServerConfig::new(ServerCapabilities::builder().enable_tools().build()),
     }
 }

@@ -1,7 +1,9 @@
 //! What the upstream sends back towards the agent outside of responses:
 //! progress, URL-mode elicitation and custom notifications (the end of an
 //! elicitation). Through `signoff mcp` this carries the server's held-call
-//! progress and review-page elicitations to a stdio client.
+//! progress and review-page elicitations to a stdio client. An upstream
+//! session shared by stateless requests (MCP 2026-07-28) has no agent
+//! session: its progress goes to each call's own request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,13 +15,16 @@ use rmcp::model::{
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ClientHandler, ErrorData as McpError, Peer, RoleClient, RoleServer};
 
+/// Upstream progress token → the agent's request and its token there.
+type Tokens = Arc<Mutex<HashMap<ProgressToken, (Peer<RoleServer>, ProgressToken)>>>;
+
 /// The upstream session's client handler, relaying to the agent's session.
 #[derive(Clone, Default)]
 pub struct Relay {
     agent: Arc<Mutex<Option<Agent>>>,
-    /// The upstream assigns its own progress tokens: upstream token → the
-    /// agent's token for the same call.
-    tokens: Arc<Mutex<HashMap<ProgressToken, ProgressToken>>>,
+    /// The upstream assigns its own progress tokens: upstream token → where
+    /// the agent hears about the same call, and its token there.
+    tokens: Tokens,
 }
 
 #[derive(Clone)]
@@ -37,11 +42,16 @@ impl Relay {
         }
     }
 
-    /// Progress for `upstream` goes to the agent as `agent`, until the
+    /// Progress for `upstream` goes to `peer` as `agent`, until the
     /// returned guard drops.
-    pub fn map_progress(&self, upstream: ProgressToken, agent: ProgressToken) -> TokenGuard {
+    pub fn map_progress(
+        &self,
+        upstream: ProgressToken,
+        peer: Peer<RoleServer>,
+        agent: ProgressToken,
+    ) -> TokenGuard {
         if let Ok(mut t) = self.tokens.lock() {
-            t.insert(upstream.clone(), agent);
+            t.insert(upstream.clone(), (peer, agent));
         }
         TokenGuard {
             tokens: self.tokens.clone(),
@@ -88,11 +98,11 @@ impl ClientHandler for Relay {
             .ok()
             .and_then(|t| t.get(&params.progress_token).cloned());
         // Progress for calls the agent did not ask progress for is dropped.
-        let (Some(agent), Some(token)) = (self.agent(), mapped) else {
+        let Some((peer, token)) = mapped else {
             return;
         };
         params.progress_token = token;
-        let _ = agent.peer.notify_progress(params).await;
+        let _ = peer.notify_progress(params).await;
     }
 
     async fn on_custom_notification(
@@ -111,7 +121,7 @@ impl ClientHandler for Relay {
 
 /// Ends a progress mapping.
 pub struct TokenGuard {
-    tokens: Arc<Mutex<HashMap<ProgressToken, ProgressToken>>>,
+    tokens: Tokens,
     upstream: ProgressToken,
 }
 

@@ -36,10 +36,6 @@ const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 /// Ids of signoff's own requests to the client (review-page elicitations),
 /// so their answers are not relayed upstream.
 const OWN_ID_PREFIX: &str = "signoff-";
-/// signoff's key in a 2026-07-28 call's `inputRequests`/`inputResponses`:
-/// the review page, offered as an input request since that revision sends
-/// clients no requests of their own.
-const REVIEW_INPUT: &str = "signoff-review";
 /// A session nobody used for this long is forgotten.
 const SESSION_IDLE: Duration = Duration::from_secs(3600);
 /// The most of an answer signoff reads whole (masking, `tools/list`).
@@ -348,7 +344,7 @@ impl Splice {
         let review_seen = session.stateless
             && message
                 .pointer("/params/inputResponses")
-                .and_then(|r| r.get(REVIEW_INPUT))
+                .and_then(|r| r.get(envelope::REVIEW_INPUT))
                 .is_some();
         // The answer to the review page is signoff's, not the upstream's,
         // whatever the gate says this time.
@@ -379,7 +375,8 @@ impl Splice {
             // request. Dropping the hold leaves the request pending; the
             // client's retry carries the answer and is held then.
             drop(check);
-            return json_message(&review_input_required(id, &review));
+            let result = envelope::review_input_required(&review);
+            return json_message(&json!({ "jsonrpc": "2.0", "id": id, "result": result }));
         }
         let call = HeldCall {
             headers: headers.clone(),
@@ -1266,30 +1263,6 @@ impl Brief {
     }
 }
 
-/// A held 2026-07-28 call's first answer: the review page as a URL-mode
-/// elicitation for the client to show, then retry with its answer. The
-/// requester can watch the page and never approve from it.
-fn review_input_required(id: Value, review: &PendingReview) -> Value {
-    json!({
-        "jsonrpc": "2.0",
-        "id": id,
-        "result": {
-            "resultType": "input_required",
-            "inputRequests": {
-                REVIEW_INPUT: {
-                    "method": "elicitation/create",
-                    "params": {
-                        "mode": "url",
-                        "message": review.message,
-                        "url": review.review_url,
-                        "elicitationId": review.request_id,
-                    },
-                },
-            },
-        },
-    })
-}
-
 /// A retried call's body without signoff's own input response (the rest is
 /// the upstream's, kept). Unchanged if it is not that shape.
 fn without_review_answer(body: &Bytes) -> Bytes {
@@ -1300,7 +1273,7 @@ fn without_review_answer(body: &Bytes) -> Bytes {
         return body.clone();
     };
     if let Some(Value::Object(responses)) = params.get_mut("inputResponses") {
-        responses.remove(REVIEW_INPUT);
+        responses.remove(envelope::REVIEW_INPUT);
         if responses.is_empty() {
             params.remove("inputResponses");
         }
@@ -1419,6 +1392,7 @@ fn host_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::envelope::REVIEW_INPUT;
 
     #[test]
     fn hosts_are_checked_with_and_without_ports() {

@@ -1,13 +1,15 @@
 //! Upstream MCP servers: how to reach one, and connecting as a client.
 
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use rmcp::service::RunningService;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
+use tokio::sync::OnceCell;
 
 use crate::relay::Relay;
 
@@ -117,4 +119,57 @@ pub(crate) fn http_client() -> Result<reqwest13::Client, UpstreamError> {
         .build()
         .map_err(|e| UpstreamError::Handshake(e.to_string()))?;
     Ok(CLIENT.get_or_init(|| client).clone())
+}
+
+/// A principal's upstream session unused for this long is closed.
+const SHARED_IDLE: Duration = Duration::from_secs(600);
+
+/// Upstream sessions for stateless requests (MCP 2026-07-28), one per
+/// principal and target. That revision has no session of its own, and a
+/// stdio target started per request would cost a process per call and lose
+/// whatever the server keeps between calls. A closed session (the upstream
+/// exited) is replaced on the next request; an idle one is closed.
+#[derive(Clone, Default)]
+pub struct SharedUpstreams(Arc<Mutex<HashMap<String, Shared>>>);
+
+type Connection = Arc<RunningService<RoleClient, Relay>>;
+
+struct Shared {
+    conn: Arc<OnceCell<Connection>>,
+    used: Instant,
+}
+
+impl SharedUpstreams {
+    /// `principal`'s session with `upstream`, connected on first use.
+    pub(crate) async fn connect(
+        &self,
+        principal: &str,
+        upstream: &Upstream,
+    ) -> Result<Connection, UpstreamError> {
+        let cell = {
+            let now = Instant::now();
+            let mut shared = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            // In-flight calls hold their connection, so closing one here
+            // never cuts a call short.
+            shared.retain(|_, s| now.duration_since(s.used) < SHARED_IDLE);
+            let entry = shared
+                .entry(principal.to_owned())
+                .or_insert_with(|| Shared {
+                    conn: Arc::default(),
+                    used: now,
+                });
+            if entry
+                .conn
+                .get()
+                .is_some_and(|c| c.is_closed() || c.peer().is_transport_closed())
+            {
+                entry.conn = Arc::default();
+            }
+            entry.used = now;
+            entry.conn.clone()
+        };
+        cell.get_or_try_init(|| async { upstream.connect(Relay::default()).await.map(Arc::new) })
+            .await
+            .cloned()
+    }
 }

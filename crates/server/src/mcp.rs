@@ -20,8 +20,8 @@ use signoff_core::action::McpPayload;
 use signoff_core::{Caller, Payload};
 use signoff_gateway::{CheckOptions, CheckRequest, CheckVerdict, Gateway};
 use signoff_mcp::{
-    jsonrpc, BoxFuture, CallOutcome, Gate, GateVerdict, OutcomeReport, PendingReview, PendingTx,
-    Proxy, Splice, SpliceConfig, ToolCall, Upstream, UpstreamError,
+    envelope, jsonrpc, BoxFuture, CallOutcome, Gate, GateVerdict, OutcomeReport, PendingReview,
+    PendingTx, Proxy, SharedUpstreams, Splice, SpliceConfig, ToolCall, Upstream, UpstreamError,
 };
 
 /// What the MCP routes need besides the gateway.
@@ -62,6 +62,9 @@ pub fn routes(gateway: Gateway, settings: McpSettings) -> Result<Router, Upstrea
             }
         };
         let (gate, masker, server) = (gate.clone(), settings.masker.clone(), name.clone());
+        // rmcp gives each stateless request a `Proxy` of its own; this is
+        // where they find their principal's upstream session.
+        let shared = SharedUpstreams::default();
         let mut config = StreamableHttpServerConfig::default();
         config.allowed_hosts = settings.allowed_hosts.clone();
         config.max_request_body_bytes = settings.max_message_bytes;
@@ -72,12 +75,16 @@ pub fn routes(gateway: Gateway, settings: McpSettings) -> Result<Router, Upstrea
                     upstream.clone(),
                     Some(gate.clone()),
                     masker.clone(),
-                ))
+                )
+                .sharing(shared.clone()))
             },
             Arc::new(LocalSessionManager::default()),
             config,
         );
-        router = router.nest_service(&path, service);
+        let checked = Router::new()
+            .nest_service(&path, service)
+            .layer(middleware::from_fn(envelope_checked));
+        router = router.merge(checked);
     }
     let limit = settings.max_message_bytes;
     Ok(router
@@ -138,6 +145,28 @@ async fn jsonrpc_only(limit: usize, request: Request, next: Next) -> Response {
     let mut request = Request::from_parts(parts, axum::body::Body::from(bytes.clone()));
     request.extensions_mut().insert(Checked { bytes, message });
     next.run(request).await
+}
+
+/// Checks a stateless request's envelope (MCP 2026-07-28) as the splice
+/// does, so every target refuses routing headers that disagree with the
+/// body, whichever library serves it.
+async fn envelope_checked(request: Request, next: Next) -> Response {
+    let refused = match request.extensions().get::<Checked>() {
+        Some(c)
+            if !request.headers().contains_key("mcp-session-id")
+                && c.message.get("method").and_then(|m| m.as_str()) != Some("initialize")
+                && envelope::is_stateless(request.headers(), &c.message) =>
+        {
+            envelope::check(request.headers(), &c.message)
+                .err()
+                .map(|e| e.response(c.message.get("id").cloned().unwrap_or_default()))
+        }
+        _ => None,
+    };
+    match refused {
+        Some(answer) => (StatusCode::BAD_REQUEST, axum::Json(answer)).into_response(),
+        None => next.run(request).await,
+    }
 }
 
 fn jsonrpc_error(status: StatusCode, r: &jsonrpc::Rejection) -> Response {

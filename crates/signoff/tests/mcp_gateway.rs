@@ -58,6 +58,15 @@ struct Setup {
     _dir: tempfile::TempDir,
 }
 
+impl Setup {
+    /// How many stdio upstream processes signoff has started.
+    fn upstream_starts(&self) -> usize {
+        std::fs::read_to_string(self._dir.path().join("upstream-starts"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+}
+
 fn start(max_hold: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -122,7 +131,13 @@ command = ["node", {everything:?}, "stdio"]
     .unwrap();
     let key = |principal: &str| create_key(d, &config, principal);
     let (agent, reviewer) = (key("agent:bot"), key("user:rita"));
-    let server = Server::with_config(d, &config);
+    // The stdio upstreams note each start here.
+    let starts = d.join("upstream-starts");
+    let server = Server::with_config_env(
+        d,
+        &config,
+        &[("SIGNOFF_TEST_UPSTREAM_STARTS", starts.to_str().unwrap())],
+    );
     Setup {
         server,
         agent,
@@ -181,11 +196,16 @@ fn spawn_client(s: &Setup, target: &str, steps: Value) -> Child {
     spawn_client_with(s, target, steps, &[])
 }
 
-/// `spawn_client` with settings for `client.py` (`SIGNOFF_TEST_*`).
+/// `spawn_client` with settings for `client.py` (`SIGNOFF_TEST_*`). A
+/// target named `bridge:NAME` is reached through `signoff mcp --server NAME`.
 fn spawn_client_with(s: &Setup, target: &str, steps: Value, env: &[(&str, &str)]) -> Child {
+    let endpoint = match target.strip_prefix("bridge:") {
+        Some(name) => format!("stdio:{BIN}:{name}:{}", s.server.url),
+        None => format!("{}/mcp/{target}", s.server.url),
+    };
     Command::new(python())
         .arg(fixture("client.py"))
-        .arg(format!("{}/mcp/{target}", s.server.url))
+        .arg(endpoint)
         .arg(&s.agent)
         .arg(steps.to_string())
         .envs(env.iter().copied())
@@ -284,10 +304,11 @@ fn allowed_calls_pass_through_denied_ones_explain_why_and_results_are_masked() {
 
 #[test]
 fn a_held_call_completes_when_a_reviewer_approves() {
-    // Both targets in a session, and the HTTP one stateless (2026-07-28).
-    let cases: [(&str, &[(&str, &str)]); 3] = [
+    // Both targets in a session, and stateless (2026-07-28).
+    let cases: [(&str, &[(&str, &str)]); 4] = [
         ("fixture", &[]),
         ("fixturehttp", &[]),
+        ("fixture", &NEGOTIATED),
         ("fixturehttp", &NEGOTIATED),
     ];
     for (target, env) in cases {
@@ -310,15 +331,13 @@ fn a_held_call_completes_when_a_reviewer_approves() {
             "progress while held: {}",
             r[0]
         );
-        if !env.is_empty() {
-            // A client that does not elicit finds the review page in progress.
-            let said = r[0]["progress_message"].as_str().unwrap();
-            assert!(
-                said.starts_with("waiting for approval: ")
-                    && said.ends_with(&format!("/ui/requests/{id}")),
-                "{said}"
-            );
-        }
+        // A client that does not elicit finds the review page in progress.
+        let said = r[0]["progress_message"].as_str().unwrap();
+        assert!(
+            said.starts_with("waiting for approval: ")
+                && said.ends_with(&format!("/ui/requests/{id}")),
+            "{target} {env:?}: {said}"
+        );
         let (_, v) = s.server.get(&format!("/v1/approvals/{id}"), &s.reviewer);
         assert_eq!(v["grant"]["uses"], 1, "{v}");
     }
@@ -626,11 +645,10 @@ fn the_typescript_sdk_works_over_http_and_stdio() {
     }
 }
 
-/// The v2 TypeScript SDK negotiates MCP 2026-07-28 through signoff with an
-/// HTTP target, and falls back to `initialize` where signoff serves the
-/// handshake revisions only: a stdio target, and `signoff mcp`.
+/// The v2 TypeScript SDK negotiates MCP 2026-07-28 through signoff with
+/// either kind of target, over HTTP and through `signoff mcp`.
 #[test]
-fn the_typescript_v2_sdk_negotiates_the_stateless_revision_where_it_is_served() {
+fn the_typescript_v2_sdk_negotiates_the_stateless_revision() {
     let s = start("30s");
     let steps = json!([
         ["list"],
@@ -639,10 +657,14 @@ fn the_typescript_v2_sdk_negotiates_the_stateless_revision_where_it_is_served() 
     ]);
     for (endpoint, protocol) in [
         (format!("{}/mcp/fixturehttp", s.server.url), "2026-07-28"),
-        (format!("{}/mcp/fixture", s.server.url), "2025-11-25"),
+        (format!("{}/mcp/fixture", s.server.url), "2026-07-28"),
         (
             format!("stdio:{BIN}:fixturehttp:{}", s.server.url),
-            "2025-11-25",
+            "2026-07-28",
+        ),
+        (
+            format!("stdio:{BIN}:fixture:{}", s.server.url),
+            "2026-07-28",
         ),
     ] {
         let r = sdk_results(Sdk::TypeScriptV2, &endpoint, &s.agent, steps.clone());
@@ -697,85 +719,94 @@ fn server_everything_from_npm_as_the_upstream() {
 
 /// MCP 2026-07-28 has no session: each request carries its revision and
 /// the client's capabilities. The SDK's own negotiation picks it through
-/// signoff for an HTTP target, and every gate applies as in a session:
-/// hidden tools, denials, masking, a hold approved while held (with
-/// progress, which carries the review link), a hold that runs out, the
-/// grant used once and changed arguments asking anew.
+/// signoff for either kind of target and through `signoff mcp`, and every
+/// gate applies as in a session: hidden tools, denials, masking, a hold
+/// that runs out, the grant used once and changed arguments asking anew.
+/// A stdio target's requests share one upstream process per principal.
 #[test]
 fn the_stateless_revision_is_gated_like_a_session() {
-    let s = start("1s");
-    let greeting_and_steps =
-        |target: &str, steps: Value| greeted(spawn_client_with(&s, target, steps, &NEGOTIATED));
-    let loud = json!(["call", "echo", {"text": "hi", "count": 3}]);
-    let (greeting, r) = greeting_and_steps(
-        "fixturehttp",
-        json!([
+    for target in ["fixturehttp", "fixture", "bridge:fixture"] {
+        let s = start("1s");
+        let greeting_and_steps =
+            |steps: Value| greeted(spawn_client_with(&s, target, steps, &NEGOTIATED));
+        let loud = json!(["call", "echo", {"text": "hi", "count": 3}]);
+        let (greeting, r) = greeting_and_steps(json!([
             ["list"],
             ["call", "echo", {"text": "hi", "count": 2}],
             ["call", "delete_repo", {"name": "shop"}],
             ["call", "lookup_customer", {"email": "alice@example.com"}],
             loud,
-        ]),
-    );
-    assert_eq!(
-        greeting,
-        json!({"server": "fixture", "protocol": "2026-07-28"})
-    );
-    assert_eq!(r[0]["tools"], json!(["crash", "echo", "lookup_customer"]));
-    assert_eq!(
-        r[1],
-        json!({"isError": false, "text": "hi hi", "progress": 0})
-    );
-    assert_eq!(r[2]["isError"], true, "{}", r[2]);
-    assert!(
-        r[2]["text"]
-            .as_str()
+        ]));
+        assert_eq!(
+            greeting,
+            json!({"server": "fixture", "protocol": "2026-07-28"}),
+            "{target}"
+        );
+        assert_eq!(r[0]["tools"], json!(["crash", "echo", "lookup_customer"]));
+        assert_eq!(
+            r[1],
+            json!({"isError": false, "text": "hi hi", "progress": 0})
+        );
+        assert_eq!(r[2]["isError"], true, "{}", r[2]);
+        assert!(
+            r[2]["text"]
+                .as_str()
+                .unwrap()
+                .contains("deleting repositories is forbidden"),
+            "{}",
+            r[2]
+        );
+        let masked = r[3]["text"].as_str().unwrap();
+        assert!(
+            masked.contains("[EMAIL]") && !masked.contains("alice"),
+            "{masked}"
+        );
+        let id = s.server.first_pending(&s.reviewer);
+        let timed_out = r[4]["text"].as_str().unwrap();
+        assert!(
+            r[4]["isError"] == true
+                && timed_out.contains(&id)
+                && timed_out.contains("repeating this identical call runs it once"),
+            "{}",
+            r[4]
+        );
+        s.server.approve(&id, &s.reviewer);
+        let changed = json!(["call", "echo", {"text": "ho", "count": 3}]);
+        let (_, r) = greeting_and_steps(json!([loud, loud, changed]));
+        assert_eq!(r[0]["text"], "hi hi hi", "{}", r[0]);
+        assert_eq!(r[1]["isError"], true, "the grant is used once: {}", r[1]);
+        assert!(
+            !r[2]["text"].as_str().unwrap().contains(&id),
+            "a new request: {}",
+            r[2]
+        );
+        // Each call is audited as in a session, with its arguments.
+        let (_, audit) = s.server.get("/v1/audit?limit=200", &s.reviewer);
+        let name = target.trim_start_matches("bridge:");
+        let decided = audit["events"]
+            .as_array()
             .unwrap()
-            .contains("deleting repositories is forbidden"),
-        "{}",
-        r[2]
-    );
-    let masked = r[3]["text"].as_str().unwrap();
-    assert!(
-        masked.contains("[EMAIL]") && !masked.contains("alice"),
-        "{masked}"
-    );
-    let id = s.server.first_pending(&s.reviewer);
-    let timed_out = r[4]["text"].as_str().unwrap();
-    assert!(
-        r[4]["isError"] == true
-            && timed_out.contains(&id)
-            && timed_out.contains("repeating this identical call runs it once"),
-        "{}",
-        r[4]
-    );
-    s.server.approve(&id, &s.reviewer);
-    let changed = json!(["call", "echo", {"text": "ho", "count": 3}]);
-    let (_, r) = greeting_and_steps("fixturehttp", json!([loud, loud, changed]));
-    assert_eq!(r[0]["text"], "hi hi hi", "{}", r[0]);
-    assert_eq!(r[1]["isError"], true, "the grant is used once: {}", r[1]);
-    assert!(
-        !r[2]["text"].as_str().unwrap().contains(&id),
-        "a new request: {}",
-        r[2]
-    );
-    // Each call is audited as in a session, with its arguments.
-    let (_, audit) = s.server.get("/v1/audit?limit=200", &s.reviewer);
-    let decided = audit["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "action.decided" && e["target"] == "fixturehttp")
-        .count();
-    assert_eq!(decided, 7, "{audit}");
-    // A stdio target is served on the `initialize` revisions, so the same
-    // client falls back to them.
-    let (greeting, r) = greeting_and_steps("fixture", json!([["call", "echo", {"text": "old"}]]));
-    assert_eq!(
-        greeting,
-        json!({"server": "fixture", "protocol": "2025-11-25"})
-    );
-    assert_eq!(r[0]["text"], "old");
+            .iter()
+            .filter(|e| e["kind"] == "action.decided" && e["target"] == name)
+            .count();
+        assert_eq!(decided, 7, "{target}: {audit}");
+        if target == "fixture" {
+            // Two clients' requests, one upstream process; one that exits
+            // is replaced on the next request.
+            assert_eq!(s.upstream_starts(), 1);
+            let (_, r) = greeting_and_steps(json!([
+                ["call", "crash", {}],
+                ["call", "echo", {"text": "again"}],
+            ]));
+            assert!(
+                r[0].get("error").is_some() || r[0]["isError"] == true,
+                "{}",
+                r[0]
+            );
+            assert_eq!(r[1]["text"], "again", "{}", r[1]);
+            assert_eq!(s.upstream_starts(), 2);
+        }
+    }
 }
 
 /// URL-mode elicitation in MCP 2026-07-28, which sends clients no requests:
@@ -784,12 +815,14 @@ fn the_stateless_revision_is_gated_like_a_session() {
 /// that retry is held for the reviewer, on the same request.
 #[test]
 fn a_stateless_call_shows_the_review_page_as_an_input_request() {
-    let s = start("60s");
-    let env = [NEGOTIATED[0], ("SIGNOFF_TEST_ELICIT", "1")];
-    let (id, _) = review_page_shown(&s, "fixturehttp", &env);
-    // The retry joined the one request and used its grant once.
-    let (_, all) = s.server.get("/v1/approvals", &s.reviewer);
-    assert_eq!(all["approvals"].as_array().unwrap().len(), 1, "{all}");
-    let (_, v) = s.server.get(&format!("/v1/approvals/{id}"), &s.reviewer);
-    assert_eq!(v["grant"]["uses"], 1, "{v}");
+    for target in TARGETS {
+        let s = start("60s");
+        let env = [NEGOTIATED[0], ("SIGNOFF_TEST_ELICIT", "1")];
+        let (id, _) = review_page_shown(&s, target, &env);
+        // The retry joined the one request and used its grant once.
+        let (_, all) = s.server.get("/v1/approvals", &s.reviewer);
+        assert_eq!(all["approvals"].as_array().unwrap().len(), 1, "{all}");
+        let (_, v) = s.server.get(&format!("/v1/approvals/{id}"), &s.reviewer);
+        assert_eq!(v["grant"]["uses"], 1, "{target}: {v}");
+    }
 }

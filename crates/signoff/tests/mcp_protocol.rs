@@ -1115,6 +1115,75 @@ fn stateless_requests_pass_unchanged_and_an_envelope_that_disagrees_is_refused()
     }
 }
 
+/// A stdio target serves the stateless revision too, rmcp speaking it and
+/// signoff checking the envelope first as it does for the splice: a routing
+/// header that disagrees with the body never reaches the gate.
+#[test]
+fn a_stdio_target_serves_stateless_requests_and_checks_their_envelope() {
+    let s = start();
+    let gated = format!("{}/mcp/ruststdio", s.server.url);
+    let agent = Some(s.agent.as_str());
+    let (status, found) = stateless(
+        &gated,
+        agent,
+        &enveloped(1, "server/discover", json!({})),
+        &[],
+    );
+    assert_eq!(status, 200, "{found:?}");
+    let found = &found[0]["result"];
+    assert_eq!(
+        found["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "fixture",
+        "the upstream's: {found}"
+    );
+    assert!(
+        found["supportedVersions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("2026-07-28")),
+        "{found}"
+    );
+    let echo = enveloped(
+        2,
+        "tools/call",
+        call("echo", json!({"text": "ping", "count": 2})),
+    );
+    let (status, answer) = stateless(&gated, agent, &echo, &[]);
+    assert_eq!(status, 200, "{answer:?}");
+    let result = &answer.iter().find(|m| m["id"] == 2).unwrap()["result"];
+    assert_eq!(result["content"][0]["text"], "ping ping", "{result}");
+    assert_eq!(result["resultType"], "complete", "{result}");
+    let (_, listed) = stateless(&gated, agent, &enveloped(3, "tools/list", json!({})), &[]);
+    assert_eq!(listed[0]["result"]["cacheScope"], "private", "{listed:?}");
+    let delete = enveloped(
+        4,
+        "tools/call",
+        call("delete_repo", json!({"name": "shop"})),
+    );
+    for (what, body, header) in [
+        ("name header hides the tool", &delete, ("mcp-name", "echo")),
+        ("method header differs", &echo, ("mcp-method", "tools/list")),
+        (
+            "version header differs",
+            &echo,
+            ("mcp-protocol-version", "2026-12-01"),
+        ),
+    ] {
+        let (status, msgs) = stateless(&gated, agent, body, &[header]);
+        assert_eq!(
+            (status, &msgs[0]["error"]["code"]),
+            (400, &json!(-32020)),
+            "{what}: {msgs:?}"
+        );
+        assert_eq!(msgs[0]["id"], body["id"], "{what}");
+    }
+    let decided: Vec<Value> = audit(&s)
+        .into_iter()
+        .filter(|e| e["kind"] == "action.decided")
+        .map(|e| e["payload"]["tool"].clone())
+        .collect();
+    assert_eq!(decided, [json!("echo")]);
+}
+
 /// The review page as a 2026-07-28 input request, on the wire: a client
 /// that declares URL elicitation gets `input_required` at once, its retry
 /// (with the answer) is allowed by the grant once a reviewer approved, and

@@ -30,7 +30,13 @@ def crash() -> str:
 
 
 if __name__ == "__main__":
+    import os
     import sys
+
+    if starts := os.environ.get("SIGNOFF_TEST_UPSTREAM_STARTS"):
+        # One line per process, so a test can count how many signoff started.
+        with open(starts, "a") as f:
+            f.write(f"{os.getpid()}\n")
 
     if len(sys.argv) == 3 and sys.argv[1] == "--http":
         # Streamable HTTP at http://127.0.0.1:PORT/mcp (the benchmark's upstream).
