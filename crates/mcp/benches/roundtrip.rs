@@ -25,7 +25,10 @@ async fn client(url: String, token: Option<String>, calls: usize) -> Vec<Duratio
         headers: Default::default(),
     };
     let session = upstream
-        .connect(signoff_mcp::Relay::default())
+        .connect(
+            signoff_mcp::Relay::default(),
+            signoff_mcp::Lifecycle::Handshake,
+        )
         .await
         .expect("connect");
     let args = serde_json::json!({"text": "ping"});

@@ -23,7 +23,7 @@ pub use proxy::{
 };
 pub use relay::Relay;
 pub use splice::{Splice, SpliceConfig};
-pub use upstream::{SharedUpstreams, Upstream, UpstreamError};
+pub use upstream::{Lifecycle, SharedUpstreams, Upstream, UpstreamError};
 
 use rmcp::ServiceExt;
 

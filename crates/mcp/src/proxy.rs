@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rmcp::model::RequestMetaObject;
 use rmcp::model::{
     CacheScope, CallToolRequest, CallToolRequestParams, CallToolResponse, CallToolResult,
     ClientRequest, ContentBlock, CustomNotification, DiscoverResult, GetPromptRequestParams,
@@ -25,7 +26,7 @@ use tokio::sync::OnceCell;
 
 use crate::envelope;
 use crate::relay::Relay;
-use crate::upstream::SharedUpstreams;
+use crate::upstream::{Lifecycle, SharedUpstreams};
 use crate::Upstream;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -120,6 +121,10 @@ pub trait Gate: Send + Sync + 'static {
 /// The `_meta` key for the caller's reason on `tools/call`.
 pub const REASON_META: &str = "signoff/reason";
 
+/// The outcome of a call the tool answered with `input_required`.
+pub(crate) const ASKED_FOR_INPUT: &str =
+    "the tool asked the client for input (`input_required`); the client's retry is a call of its own";
+
 /// What a masked result says in place of what could not be masked.
 pub(crate) const WITHHELD: &str = "[result withheld: signoff could not mask it]";
 
@@ -180,6 +185,17 @@ impl Proxy {
                 .is_some_and(|v| v.as_str() >= envelope::STATELESS_SINCE)
     }
 
+    /// How this request's upstream session begins: stateless only for the
+    /// bridge's HTTP upstream (the signoff server) under a stateless client,
+    /// so the server can offer the review page as an input request.
+    fn lifecycle(&self, context: &RequestContext<RoleServer>) -> Lifecycle {
+        let bridged = self.gate.is_none() && matches!(self.upstream, Upstream::Http { .. });
+        match bridged && self.stateless(context) {
+            true => Lifecycle::Stateless,
+            false => Lifecycle::Handshake,
+        }
+    }
+
     /// The upstream session for this request, started on first use.
     async fn upstream(&self, context: &RequestContext<RoleServer>) -> Result<Connection, McpError> {
         let connected = match &self.shared {
@@ -190,10 +206,9 @@ impl Proxy {
             _ => self
                 .conn
                 .get_or_try_init(|| async {
-                    self.upstream
-                        .connect(self.relay.clone())
-                        .await
-                        .map(Arc::new)
+                    let lifecycle = self.lifecycle(context);
+                    let conn = self.upstream.connect(self.relay.clone(), lifecycle);
+                    conn.await.map(Arc::new)
                 })
                 .await
                 .cloned(),
@@ -230,13 +245,22 @@ impl Proxy {
         &self,
         request: CallToolRequestParams,
         context: &RequestContext<RoleServer>,
-    ) -> Result<CallToolResult, McpError> {
+    ) -> Result<CallToolResponse, McpError> {
         let conn = self.upstream(context).await?;
         let peer = conn.peer();
+        let mut options = PeerRequestOptions::no_options();
+        // A stateless upstream hears what this client can do (URL
+        // elicitation) from each request, as the client said it.
+        let capabilities = context.meta.client_capabilities();
+        if let (Lifecycle::Stateless, Some(c)) = (self.lifecycle(context), capabilities) {
+            let mut meta = RequestMetaObject::default();
+            meta.set_client_capabilities(c);
+            options = options.with_meta(meta);
+        }
         let handle = peer
             .send_request_with_option(
                 ClientRequest::CallToolRequest(CallToolRequest::new(request)),
-                PeerRequestOptions::no_options(),
+                options,
             )
             .await
             .map_err(|e| self.upstream_error(e))?;
@@ -248,7 +272,9 @@ impl Proxy {
         let answer = handle.await_response().await;
         cancel_upstream.0 = None;
         match answer.map_err(|e| self.upstream_error(e))? {
-            ServerResult::CallToolResult(r) => Ok(r.complete()),
+            ServerResult::CallToolResult(r) => Ok(r.complete().into()),
+            // Only a stateless upstream asks: the review page, through the bridge.
+            ServerResult::InputRequiredResult(r) => Ok(r.into()),
             other => {
                 Err(self.upstream_error(format!("unexpected answer to tools/call: {other:?}")))
             }
@@ -262,13 +288,14 @@ impl Proxy {
         mut request: CallToolRequestParams,
         context: &RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        let Some(gate) = &self.gate else {
+            // The bridge: the server behind it asked, and reads the answer.
+            return self.forward_call(request, context).await;
+        };
         let stateless = self.stateless(context);
         // The answer to the review page is signoff's, not the upstream's,
         // whatever the gate says this time.
         let review_seen = stateless && take_review_answer(&mut request);
-        let Some(gate) = &self.gate else {
-            return self.forward_call(request, context).await.map(Into::into);
-        };
         let caller = caller(context)?;
         let call = ToolCall {
             server: self.server.clone(),
@@ -348,16 +375,18 @@ impl Proxy {
         let report = ReportOnDrop::start(report);
         let result = self.forward_call(request, context).await;
         let (succeeded, detail) = match &result {
-            Ok(r) if r.is_error == Some(true) => (false, "the tool answered with isError".into()),
-            Ok(_) => (true, "the tool answered".into()),
+            Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
+                (false, "the tool answered with isError".into())
+            }
+            Ok(CallToolResponse::Complete(_)) => (true, "the tool answered".into()),
+            Ok(_) => (true, ASKED_FOR_INPUT.into()),
             Err(e) => (false, e.message.to_string()),
         };
         report.finish(succeeded, detail);
-        Ok(match mask_results {
-            true => self.mask(result?),
-            false => result?,
-        }
-        .into())
+        Ok(match (result?, mask_results) {
+            (CallToolResponse::Complete(r), true) => self.mask(r).into(),
+            (answer, _) => answer,
+        })
     }
 
     fn upstream_error(&self, e: impl std::fmt::Display) -> McpError {

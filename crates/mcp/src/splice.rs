@@ -26,7 +26,9 @@ use signoff_core::{Caller, Principal};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::envelope::PROTOCOL_VERSION;
-use crate::proxy::{AbortOnDrop, ReportOnDrop, ELICITATION_COMPLETE, PROGRESS_EVERY, WITHHELD};
+use crate::proxy::{
+    AbortOnDrop, ReportOnDrop, ASKED_FOR_INPUT, ELICITATION_COMPLETE, PROGRESS_EVERY, WITHHELD,
+};
 use crate::sse;
 use crate::{envelope, jsonrpc};
 use crate::{BoxFuture, Gate, GateVerdict, PendingReview, ToolCall, UpstreamError, REASON_META};
@@ -1242,10 +1244,7 @@ impl Brief {
                     ..
                 }),
                 _,
-            ) => (
-                true,
-                "the tool asked the client for input (`input_required`); the client's retry is a call of its own".into(),
-            ),
+            ) => (true, ASKED_FOR_INPUT.into()),
             (Some(_), _) => (true, "the tool answered".into()),
             (None, Some(e)) => (
                 false,

@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use rmcp::service::RunningService;
+use rmcp::model::ProtocolVersion;
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
@@ -46,12 +47,23 @@ pub enum UpstreamError {
     Url { url: String, reason: String },
 }
 
+/// How signoff's session with an upstream begins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// `initialize`, in a handshake revision (to 2025-11-25).
+    Handshake,
+    /// `server/discover`, then self-contained requests (2026-07-28), for
+    /// an HTTP upstream; a stdio one is always a handshake session.
+    Stateless,
+}
+
 impl Upstream {
-    /// Connects and completes the MCP handshake as a client; `relay` carries
-    /// the upstream's notifications and elicitations to the agent.
+    /// Connects and begins the session as a client; `relay` carries the
+    /// upstream's notifications and elicitations to the agent.
     pub async fn connect(
         &self,
         relay: Relay,
+        lifecycle: Lifecycle,
     ) -> Result<RunningService<RoleClient, Relay>, UpstreamError> {
         match self {
             Upstream::Stdio { command, args, env } => {
@@ -77,11 +89,16 @@ impl Upstream {
                 for (name, value) in &header_map(headers)? {
                     config.custom_headers.insert(name.clone(), value.clone());
                 }
-                let client = http_client()?;
-                relay
-                    .serve(StreamableHttpClientTransport::with_client(client, config))
-                    .await
-                    .map_err(|e| UpstreamError::Handshake(e.to_string()))
+                let transport = StreamableHttpClientTransport::with_client(http_client()?, config);
+                let started = match lifecycle {
+                    Lifecycle::Handshake => relay.serve(transport).await,
+                    Lifecycle::Stateless => {
+                        let preferred_versions = vec![ProtocolVersion::V_2026_07_28];
+                        let mode = ClientLifecycleMode::Discover { preferred_versions };
+                        relay.serve_with_lifecycle(transport, mode).await
+                    }
+                };
+                started.map_err(|e| UpstreamError::Handshake(e.to_string()))
             }
         }
     }
@@ -168,8 +185,11 @@ impl SharedUpstreams {
             entry.used = now;
             entry.conn.clone()
         };
-        cell.get_or_try_init(|| async { upstream.connect(Relay::default()).await.map(Arc::new) })
-            .await
-            .cloned()
+        cell.get_or_try_init(|| async {
+            let conn = upstream.connect(Relay::default(), Lifecycle::Handshake);
+            conn.await.map(Arc::new)
+        })
+        .await
+        .cloned()
     }
 }

@@ -304,12 +304,14 @@ fn allowed_calls_pass_through_denied_ones_explain_why_and_results_are_masked() {
 
 #[test]
 fn a_held_call_completes_when_a_reviewer_approves() {
-    // Both targets in a session, and stateless (2026-07-28).
-    let cases: [(&str, &[(&str, &str)]); 4] = [
+    // Both targets in a session, and stateless (2026-07-28), also through
+    // `signoff mcp`.
+    let cases: [(&str, &[(&str, &str)]); 5] = [
         ("fixture", &[]),
         ("fixturehttp", &[]),
         ("fixture", &NEGOTIATED),
         ("fixturehttp", &NEGOTIATED),
+        ("bridge:fixture", &NEGOTIATED),
     ];
     for (target, env) in cases {
         let s = start("60s");
@@ -812,10 +814,11 @@ fn the_stateless_revision_is_gated_like_a_session() {
 /// URL-mode elicitation in MCP 2026-07-28, which sends clients no requests:
 /// a held call is first answered with the review page as an input request
 /// (`input_required`); the client shows it and retries with its answer, and
-/// that retry is held for the reviewer, on the same request.
+/// that retry is held for the reviewer, on the same request. Through
+/// `signoff mcp` too, which speaks the revision to the server behind it.
 #[test]
 fn a_stateless_call_shows_the_review_page_as_an_input_request() {
-    for target in TARGETS {
+    for target in ["fixturehttp", "fixture", "bridge:fixturehttp", "bridge:fixture"] {
         let s = start("60s");
         let env = [NEGOTIATED[0], ("SIGNOFF_TEST_ELICIT", "1")];
         let (id, _) = review_page_shown(&s, target, &env);
