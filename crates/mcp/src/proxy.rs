@@ -736,3 +736,66 @@ fn server_config(conn: Option<&Connection>) -> ServerConfig {
         None => ServerConfig::new(ServerCapabilities::builder().enable_tools().build()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn signoffs_answer_is_taken_out_of_a_retried_call_and_the_rest_kept() {
+        let ours = json!({"action": "accept"});
+        let theirs = json!({"action": "decline"});
+        let cases = [
+            (None, false, None),
+            (Some(json!({})), false, None),
+            (Some(json!({ envelope::REVIEW_INPUT: ours })), true, None),
+            (
+                Some(json!({ envelope::REVIEW_INPUT: ours, "upstream-1": theirs })),
+                true,
+                Some(json!({ "upstream-1": theirs })),
+            ),
+            (
+                Some(json!({ "upstream-1": theirs })),
+                false,
+                Some(json!({ "upstream-1": theirs })),
+            ),
+        ];
+        for (responses, seen, left) in cases {
+            let mut request = CallToolRequestParams::new("echo");
+            request.input_responses = responses
+                .clone()
+                .map(|r| serde_json::from_value(r).unwrap());
+            assert_eq!(take_review_answer(&mut request), seen, "{responses:?}");
+            assert_eq!(
+                request
+                    .input_responses
+                    .map(|r| serde_json::to_value(r).unwrap()),
+                left,
+                "{responses:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_review_page_is_a_url_elicitation_in_an_input_request() {
+        let review = PendingReview {
+            request_id: "req_1".into(),
+            review_url: "https://signoff.example/ui/requests/req_1".into(),
+            message: "`echo` is waiting for approval".into(),
+        };
+        let asked = review_input_required(&review).unwrap();
+        let wire = serde_json::to_value(&asked).unwrap();
+        assert_eq!(wire["resultType"], "input_required");
+        let page = &wire["inputRequests"][envelope::REVIEW_INPUT];
+        assert_eq!(page["method"], "elicitation/create");
+        assert_eq!(page["params"]["mode"], "url");
+        assert_eq!(page["params"]["url"], review.review_url);
+        assert_eq!(page["params"]["elicitationId"], "req_1");
+        let not_a_url = PendingReview {
+            review_url: "/ui/requests/req_1".into(),
+            ..review
+        };
+        assert!(review_input_required(&not_a_url).is_none());
+    }
+}

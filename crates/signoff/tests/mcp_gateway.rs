@@ -818,7 +818,12 @@ fn the_stateless_revision_is_gated_like_a_session() {
 /// `signoff mcp` too, which speaks the revision to the server behind it.
 #[test]
 fn a_stateless_call_shows_the_review_page_as_an_input_request() {
-    for target in ["fixturehttp", "fixture", "bridge:fixturehttp", "bridge:fixture"] {
+    for target in [
+        "fixturehttp",
+        "fixture",
+        "bridge:fixturehttp",
+        "bridge:fixture",
+    ] {
         let s = start("60s");
         let env = [NEGOTIATED[0], ("SIGNOFF_TEST_ELICIT", "1")];
         let (id, _) = review_page_shown(&s, target, &env);
