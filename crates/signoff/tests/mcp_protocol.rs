@@ -927,7 +927,9 @@ fn stateless(
     if let Some(method) = body["method"].as_str() {
         routing.push(("mcp-method", method));
     }
-    if let Some(name) = body.pointer("/params/name").and_then(Value::as_str) {
+    // A tool's or prompt's name, or a resource's URI.
+    let name = body.pointer("/params/name").or(body.pointer("/params/uri"));
+    if let Some(name) = name.and_then(Value::as_str) {
         routing.push(("mcp-name", name));
     }
     let mut b = reqwest::blocking::Client::new()
@@ -1154,6 +1156,26 @@ fn a_stdio_target_serves_stateless_requests_and_checks_their_envelope() {
     assert_eq!(result["resultType"], "complete", "{result}");
     let (_, listed) = stateless(&gated, agent, &enveloped(3, "tools/list", json!({})), &[]);
     assert_eq!(listed[0]["result"]["cacheScope"], "private", "{listed:?}");
+    // Resources and prompts pass through, in this revision's shape.
+    for (method, params, field) in [
+        ("resources/list", json!({}), "resources"),
+        (
+            "resources/read",
+            json!({"uri": "fixture://readme"}),
+            "contents",
+        ),
+        ("prompts/list", json!({}), "prompts"),
+        ("prompts/get", json!({"name": "greet"}), "messages"),
+    ] {
+        let (status, got) = stateless(&gated, agent, &enveloped(5, method, params), &[]);
+        let result = &got[0]["result"];
+        assert_eq!(status, 200, "{method}: {got:?}");
+        assert_eq!(result["resultType"], "complete", "{method}: {result}");
+        assert!(
+            !result[field].as_array().unwrap().is_empty(),
+            "{method}: {result}"
+        );
+    }
     let delete = enveloped(
         4,
         "tools/call",
