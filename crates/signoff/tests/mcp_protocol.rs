@@ -551,6 +551,71 @@ fn a_cancelled_hold_never_runs_and_a_cancelled_call_is_cancelled_upstream() {
     }
 }
 
+/// Through `signoff mcp` in the stateless revision (no `initialize`), a
+/// held call the client cancels never runs once approved, on either kind of
+/// target: the bridge's request to the server ends with it.
+#[test]
+fn a_cancelled_stateless_hold_through_the_bridge_never_runs() {
+    let s = start();
+    for target in ["rust", "ruststdio"] {
+        let mut child = Command::new(BIN)
+            .args(["mcp", "--server", target])
+            .env("SIGNOFF_URL", &s.server.url)
+            .env("SIGNOFF_TOKEN", &s.agent)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut send = |message: Value| {
+            stdin.write_all(message.to_string().as_bytes()).unwrap();
+            stdin.write_all(b"\n").unwrap();
+            stdin.flush().unwrap();
+        };
+        let text = format!("late from {target}");
+        send(enveloped(
+            1,
+            "tools/call",
+            call("echo", json!({"text": text, "count": 3})),
+        ));
+        let id = s.server.first_pending(&s.reviewer);
+        let mut cancel = enveloped(0, "notifications/cancelled", json!({"requestId": 1}));
+        cancel.as_object_mut().unwrap().remove("id");
+        send(cancel);
+        // Whatever the bridge answers for the cancelled call, it is not the result.
+        send(enveloped(
+            2,
+            "tools/call",
+            call("echo", json!({"text": "after"})),
+        ));
+        let mut answers: Vec<Value> = Vec::new();
+        let mut line = String::new();
+        while !answers.iter().any(|a| a["id"] == 2) {
+            line.clear();
+            assert!(
+                out.read_line(&mut line).unwrap() > 0,
+                "stdout closed: {answers:?}"
+            );
+            answers.push(serde_json::from_str(&line).unwrap());
+        }
+        let after = answers.iter().find(|a| a["id"] == 2).unwrap();
+        assert_eq!(
+            after["result"]["structuredContent"]["text"], "after",
+            "{after}"
+        );
+        let r = approve_and_settle(&s, &id);
+        assert_eq!(
+            r["status"], "approved",
+            "{target}: nobody used the grant: {r}"
+        );
+        assert_eq!(r["grant"]["uses"], 0, "{target}: {r}");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 #[test]
 fn outcomes_are_audited_and_an_approved_call_ends_executed() {
     let s = start();
