@@ -336,7 +336,7 @@ impl Proxy {
                         } else if !review_seen && elicits_urls(context) {
                             // Dropping the hold leaves the request pending;
                             // the client's retry carries the answer.
-                            if let Some(asked) = review_input_required(&review) {
+                            if let Some(asked) = review_page_input(&review) {
                                 return Ok(asked.into());
                             }
                         }
@@ -521,9 +521,9 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// An upstream result marked complete. The upstream session is a handshake
-/// one, whose results carry no `resultType`; 2026-07-28 requires it, and
-/// rmcp drops it again for a handshake peer.
+/// An upstream result marked complete. A handshake upstream's results carry
+/// no `resultType`; 2026-07-28 requires it, and rmcp drops it again for a
+/// handshake peer.
 trait Complete {
     fn complete(self) -> Self;
 }
@@ -572,7 +572,7 @@ fn take_review_answer(request: &mut CallToolRequestParams) -> bool {
 
 /// The review page as an `input_required` answer; `None` for a link that is
 /// not a URL.
-fn review_input_required(review: &PendingReview) -> Option<InputRequiredResult> {
+fn review_page_input(review: &PendingReview) -> Option<InputRequiredResult> {
     if url::Url::parse(&review.review_url).is_err() {
         tracing::warn!(url = %review.review_url, "review link is not a URL; no elicitation");
         return None;
@@ -784,7 +784,7 @@ mod tests {
             review_url: "https://signoff.example/ui/requests/req_1".into(),
             message: "`echo` is waiting for approval".into(),
         };
-        let asked = review_input_required(&review).unwrap();
+        let asked = review_page_input(&review).unwrap();
         let wire = serde_json::to_value(&asked).unwrap();
         assert_eq!(wire["resultType"], "input_required");
         let page = &wire["inputRequests"][envelope::REVIEW_INPUT];
@@ -796,6 +796,6 @@ mod tests {
             review_url: "/ui/requests/req_1".into(),
             ..review
         };
-        assert!(review_input_required(&not_a_url).is_none());
+        assert!(review_page_input(&not_a_url).is_none());
     }
 }
