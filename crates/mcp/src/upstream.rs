@@ -140,14 +140,18 @@ pub(crate) fn http_client() -> Result<reqwest13::Client, UpstreamError> {
 
 /// A principal's upstream session unused for this long is closed.
 const SHARED_IDLE: Duration = Duration::from_secs(600);
+/// How often idle sessions are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Upstream sessions for stateless requests (MCP 2026-07-28), one per
 /// principal and target. That revision has no session of its own, and a
 /// stdio target started per request would cost a process per call and lose
 /// whatever the server keeps between calls. A closed session (the upstream
 /// exited) is replaced on the next request; an idle one is closed.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct SharedUpstreams(Arc<Mutex<HashMap<String, Shared>>>);
+
+type Sessions = Mutex<HashMap<String, Shared>>;
 
 type Connection = Arc<RunningService<RoleClient, Relay>>;
 
@@ -157,6 +161,26 @@ struct Shared {
 }
 
 impl SharedUpstreams {
+    /// No sessions yet; idle ones are swept while this lives (in a tokio
+    /// runtime; outside one, only when the next request comes).
+    pub fn start() -> SharedUpstreams {
+        let shared = SharedUpstreams(Arc::default());
+        let sessions = Arc::downgrade(&shared.0);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let mut tick = tokio::time::interval(SWEEP_EVERY);
+                loop {
+                    tick.tick().await;
+                    let Some(sessions) = sessions.upgrade() else {
+                        return;
+                    };
+                    close_idle(&sessions, Instant::now());
+                }
+            });
+        }
+        shared
+    }
+
     /// `principal`'s session with `upstream`, connected on first use.
     pub(crate) async fn connect(
         &self,
@@ -165,10 +189,8 @@ impl SharedUpstreams {
     ) -> Result<Connection, UpstreamError> {
         let cell = {
             let now = Instant::now();
+            close_idle(&self.0, now);
             let mut shared = self.0.lock().unwrap_or_else(|e| e.into_inner());
-            // In-flight calls hold their connection, so closing one here
-            // never cuts a call short.
-            shared.retain(|_, s| now.duration_since(s.used) < SHARED_IDLE);
             let entry = shared
                 .entry(principal.to_owned())
                 .or_insert_with(|| Shared {
@@ -191,5 +213,39 @@ impl SharedUpstreams {
         })
         .await
         .cloned()
+    }
+}
+
+/// Forgets sessions unused for `SHARED_IDLE`; dropping the last handle
+/// closes one (a stdio upstream's process is killed). In-flight calls hold
+/// their connection, so this never cuts a call short.
+fn close_idle(sessions: &Sessions, now: Instant) {
+    let mut sessions = sessions.lock().unwrap_or_else(|e| e.into_inner());
+    sessions.retain(|_, s| now.duration_since(s.used) < SHARED_IDLE);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_unused_for_the_idle_time_are_closed_and_others_kept() {
+        let t0 = Instant::now();
+        let second = Duration::from_secs(1);
+        for (later, kept) in [
+            (Duration::ZERO, true),
+            (SHARED_IDLE - second, true),
+            (SHARED_IDLE, false),
+            (SHARED_IDLE + second, false),
+        ] {
+            let sessions: Sessions = Mutex::default();
+            let idle = Shared {
+                conn: Arc::default(),
+                used: t0,
+            };
+            sessions.lock().unwrap().insert("agent:bot".into(), idle);
+            close_idle(&sessions, t0 + later);
+            assert_eq!(sessions.lock().unwrap().len() == 1, kept, "{later:?}");
+        }
     }
 }

@@ -64,7 +64,7 @@ pub fn routes(gateway: Gateway, settings: McpSettings) -> Result<Router, Upstrea
         let (gate, masker, server) = (gate.clone(), settings.masker.clone(), name.clone());
         // rmcp gives each stateless request a `Proxy` of its own; this is
         // where they find their principal's upstream session.
-        let shared = SharedUpstreams::default();
+        let shared = SharedUpstreams::start();
         let mut config = StreamableHttpServerConfig::default();
         config.allowed_hosts = settings.allowed_hosts.clone();
         config.max_request_body_bytes = settings.max_message_bytes;
