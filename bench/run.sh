@@ -122,6 +122,10 @@ owner = "olivia"
 name = "upstream"
 kind = "mcp"
 url = "http://127.0.0.1:$up_port/mcp"
+[[targets]]
+name = "stdio"
+kind = "mcp"
+command = ["$PWD/target/release/examples/mcp_upstream"]
 TOML
   token=$(target/release/signoff --config "$dir/signoff.toml" keys create --principal agent:bench)
   SIGNOFF_LOG=warn target/release/signoff --config "$dir/signoff.toml" serve --listen "127.0.0.1:$so_port" 2>"$dir/serve.log" &
@@ -173,6 +177,13 @@ NGINX
   # The stateless revision (MCP 2026-07-28): one self-contained POST per call.
   MCP_BENCH_STATELESS=1 MCP_BENCH_CALLS=$calls MCP_BENCH_URL="http://127.0.0.1:$up_port/mcp" "$bench_bin" >bench/out/mcp-stateless-direct.txt
   MCP_BENCH_STATELESS=1 MCP_BENCH_CALLS=$calls MCP_BENCH_URL="http://127.0.0.1:$so_port/mcp/upstream" MCP_BENCH_TOKEN="$token" "$bench_bin" >bench/out/mcp-stateless-signoff.txt
+  # A stdio (`command`) target: a process per session, and for stateless
+  # calls one per principal, shared (the count shows no process per call).
+  stdio_procs() { { pgrep -f -x "$PWD/target/release/examples/mcp_upstream" || true; } | wc -l; }
+  p0=$(stdio_procs)
+  MCP_BENCH_STATELESS=1 MCP_BENCH_CALLS=$calls MCP_BENCH_URL="http://127.0.0.1:$so_port/mcp/stdio" MCP_BENCH_TOKEN="$token" "$bench_bin" >bench/out/mcp-stdio-stateless.txt
+  echo "$(( $(stdio_procs) - p0 ))" >bench/out/mcp-stdio-started.txt
+  MCP_BENCH_CALLS=$calls MCP_BENCH_URL="http://127.0.0.1:$so_port/mcp/stdio" MCP_BENCH_TOKEN="$token" "$bench_bin" >bench/out/mcp-stdio-session.txt
   rm -f bench/out/mcp-nginx.txt
   if [ -n "$ngx_port" ]; then
     ngx_ticks() { local t=0 p; for p in $(pgrep -P "$(cat "$dir/nginx/nginx.pid")"); do t=$((t + $(cpu_ticks "$p"))); done; echo $t; }
@@ -209,6 +220,13 @@ for c in sorted(d):
     (dp50, dp99), (sp50, sp99) = d[c], s[c]
     print(f"  {c:>2} clients, 2026-07-28 (stateless): direct p50 {dp50/1000:.2f} ms p99 {dp99/1000:.2f} ms | "
           f"signoff p50 {sp50/1000:.2f} ms p99 {sp99/1000:.2f} ms | added p99 {(sp99-dp99)/1000:+.2f} ms")
+a, b = read("bench/out/mcp-stdio-session.txt"), read("bench/out/mcp-stdio-stateless.txt")
+started = open("bench/out/mcp-stdio-started.txt").read().strip()
+for c in sorted(a):
+    (ap50, ap99), (bp50, bp99) = a[c], b[c]
+    print(f"  {c:>2} clients, stdio target through signoff: session p50 {ap50/1000:.2f} ms p99 {ap99/1000:.2f} ms | "
+          f"stateless p50 {bp50/1000:.2f} ms p99 {bp99/1000:.2f} ms")
+print(f"  stdio upstream processes the stateless calls started: {started} (one per principal, shared)")
 PY
   echo "  audit after the run: $(target/release/signoff audit verify --data-dir "$dir/data")"
 fi
