@@ -7,7 +7,8 @@
 # The mask section compares with Presidio when PRESIDIO_PYTHON names a Python
 # with presidio-analyzer and presidio-anonymizer installed (see bench/mask.py).
 #
-# The mcp section's upstream is the rmcp fixture server (crates/signoff/examples/mcp_upstream.rs);
+# The mcp section's upstream is the rmcp fixture server (crates/signoff/examples/mcp_upstream.rs),
+# over HTTP and, as a `command` target, over stdio;
 # nginx (Debian package nginx-light; installed here if missing and apt works) runs
 # beside signoff as a plain reverse proxy, the cost of one HTTP hop.
 #
