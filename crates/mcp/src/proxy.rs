@@ -235,7 +235,7 @@ impl Proxy {
         send(conn.peer().clone())
             .await
             .map(Complete::complete)
-            .map_err(|e| self.upstream_error(e))
+            .map_err(|e| self.failed(context, &conn, e))
     }
 
     /// Forwards a call, relaying the upstream's progress for it under the
@@ -263,7 +263,7 @@ impl Proxy {
                 options,
             )
             .await
-            .map_err(|e| self.upstream_error(e))?;
+            .map_err(|e| self.failed(context, &conn, e))?;
         let _mapping = context.meta.get_progress_token().map(|agent| {
             conn.service()
                 .map_progress(handle.progress_token.clone(), context.peer.clone(), agent)
@@ -271,7 +271,7 @@ impl Proxy {
         let mut cancel_upstream = CancelUpstream(Some((peer.clone(), handle.id.clone())));
         let answer = handle.await_response().await;
         cancel_upstream.0 = None;
-        match answer.map_err(|e| self.upstream_error(e))? {
+        match answer.map_err(|e| self.failed(context, &conn, e))? {
             ServerResult::CallToolResult(r) => Ok(r.complete().into()),
             // Only a stateless upstream asks: the review page, through the bridge.
             ServerResult::InputRequiredResult(r) => Ok(r.into()),
@@ -387,6 +387,26 @@ impl Proxy {
             (CallToolResponse::Complete(r), true) => self.mask(r).into(),
             (answer, _) => answer,
         })
+    }
+
+    /// A failed upstream request. A shared session whose upstream went away
+    /// is forgotten at once, so the principal's next request starts anew.
+    fn failed(
+        &self,
+        context: &RequestContext<RoleServer>,
+        conn: &Connection,
+        e: rmcp::ServiceError,
+    ) -> McpError {
+        let gone = matches!(
+            e,
+            rmcp::ServiceError::TransportClosed | rmcp::ServiceError::TransportSend(_)
+        );
+        if let (true, Some(shared), true) = (gone, &self.shared, self.stateless(context)) {
+            if let Ok(caller) = caller(context) {
+                shared.forget(&caller.principal.to_string(), conn);
+            }
+        }
+        self.upstream_error(e)
     }
 
     fn upstream_error(&self, e: impl std::fmt::Display) -> McpError {

@@ -214,6 +214,16 @@ impl SharedUpstreams {
         .await
         .cloned()
     }
+
+    /// Forgets `conn` as `principal`'s session (its upstream went away),
+    /// unless it was already replaced.
+    pub(crate) fn forget(&self, principal: &str, conn: &Connection) {
+        let mut shared = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let current = shared.get(principal).and_then(|s| s.conn.get());
+        if current.is_some_and(|c| Arc::ptr_eq(c, conn)) {
+            shared.remove(principal);
+        }
+    }
 }
 
 /// Forgets sessions unused for `SHARED_IDLE`; dropping the last handle
