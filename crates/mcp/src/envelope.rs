@@ -13,7 +13,7 @@ use base64::Engine;
 use http::{HeaderMap, HeaderName};
 use serde_json::{json, Value};
 
-use crate::jsonrpc::{INVALID_PARAMS, INVALID_REQUEST};
+use crate::jsonrpc::{self, INVALID_PARAMS, INVALID_REQUEST};
 use crate::PendingReview;
 
 /// The first revision without sessions.
@@ -54,11 +54,11 @@ pub struct EnvelopeError {
 impl EnvelopeError {
     /// The JSON-RPC error response for the request `id`.
     pub fn response(&self, id: Value) -> Value {
-        let mut error = json!({ "code": self.code, "message": self.message });
+        let mut response = jsonrpc::error_response(id, self.code, &self.message);
         if let Some(data) = &self.data {
-            error["data"] = data.clone();
+            response["error"]["data"] = data.clone();
         }
-        json!({ "jsonrpc": "2.0", "id": id, "error": error })
+        response
     }
 
     fn new(code: i64, message: impl Into<String>) -> EnvelopeError {
@@ -190,12 +190,7 @@ pub fn review_input_required(review: &PendingReview) -> Value {
         "inputRequests": {
             REVIEW_INPUT: {
                 "method": "elicitation/create",
-                "params": {
-                    "mode": "url",
-                    "message": review.message,
-                    "url": review.review_url,
-                    "elicitationId": review.request_id,
-                },
+                "params": review.elicitation_params(),
             },
         },
     })

@@ -12,6 +12,11 @@ pub const INVALID_REQUEST: i64 = -32600;
 /// A method's params that cannot be used.
 pub const INVALID_PARAMS: i64 = -32602;
 
+/// The JSON-RPC error response to the message `id` (null if unknown).
+pub fn error_response(id: Value, code: i64, message: &str) -> Value {
+    json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } })
+}
+
 /// Why a message was refused, and the id to answer with (null if unknown).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rejection {
@@ -23,11 +28,7 @@ pub struct Rejection {
 impl Rejection {
     /// The JSON-RPC error response.
     pub fn response(&self) -> Value {
-        json!({
-            "jsonrpc": "2.0",
-            "id": self.id,
-            "error": { "code": self.code, "message": self.message },
-        })
+        error_response(self.id.clone(), self.code, &self.message)
     }
 
     pub fn too_large(limit: usize) -> Rejection {

@@ -101,6 +101,19 @@ pub struct PendingReview {
     pub message: String,
 }
 
+impl PendingReview {
+    /// The params of a URL-mode `elicitation/create` that shows the review
+    /// page, in a session's request and in 2026-07-28's input requests.
+    pub(crate) fn elicitation_params(&self) -> Value {
+        serde_json::json!({
+            "mode": "url",
+            "message": self.message,
+            "url": self.review_url,
+            "elicitationId": self.request_id,
+        })
+    }
+}
+
 pub type PendingTx = tokio::sync::oneshot::Sender<PendingReview>;
 
 /// Decides tool calls; the gateway implements it. May hold (pending review),
@@ -251,11 +264,12 @@ impl Proxy {
         let mut options = PeerRequestOptions::no_options();
         // A stateless upstream hears what this client can do (URL
         // elicitation) from each request, as the client said it.
-        let capabilities = context.meta.client_capabilities();
-        if let (Lifecycle::Stateless, Some(c)) = (self.lifecycle(context), capabilities) {
-            let mut meta = RequestMetaObject::default();
-            meta.set_client_capabilities(c);
-            options = options.with_meta(meta);
+        if self.lifecycle(context) == Lifecycle::Stateless {
+            if let Some(c) = context.meta.client_capabilities() {
+                let mut meta = RequestMetaObject::default();
+                meta.set_client_capabilities(c);
+                options = options.with_meta(meta);
+            }
         }
         let handle = peer
             .send_request_with_option(

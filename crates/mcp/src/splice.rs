@@ -500,12 +500,7 @@ impl Splice {
                 "jsonrpc": "2.0",
                 "id": format!("{OWN_ID_PREFIX}{}", review.request_id),
                 "method": "elicitation/create",
-                "params": {
-                    "mode": "url",
-                    "message": review.message,
-                    "url": review.review_url,
-                    "elicitationId": review.request_id,
-                },
+                "params": review.elicitation_params(),
             }))
             .await;
         }
@@ -554,7 +549,7 @@ impl Splice {
             Ok(up) => up,
             Err(e) => {
                 report.finish(false, self.unreachable_text(&e));
-                return send(error_message(
+                return send(jsonrpc::error_response(
                     id,
                     INTERNAL_ERROR,
                     &self.unreachable_text(&e),
@@ -663,7 +658,7 @@ impl Splice {
         }
         let mut f = Some(f);
         let mut outcome = None;
-        let withheld = || error_message(id.clone(), INTERNAL_ERROR, WITHHELD).to_string();
+        let withheld = || jsonrpc::error_response(id.clone(), INTERNAL_ERROR, WITHHELD).to_string();
         let mut change = |text: &str| -> Option<String> {
             // An empty event is a priming event or a keep-alive, not a message.
             if text.trim().is_empty() {
@@ -1291,12 +1286,8 @@ fn refusal(session: &Session, id: Value, text: String) -> Value {
     json!({ "jsonrpc": "2.0", "id": id, "result": result })
 }
 
-fn error_message(id: Value, code: i64, message: &str) -> Value {
-    json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } })
-}
-
 fn error(status: StatusCode, id: Value, code: i64, message: &str) -> Answer {
-    let mut r = json_message(&error_message(id, code, message));
+    let mut r = json_message(&jsonrpc::error_response(id, code, message));
     *r.status_mut() = status;
     r
 }

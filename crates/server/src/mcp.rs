@@ -14,7 +14,6 @@ use axum::routing::any;
 use axum::Router;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use serde_json::json;
 use signoff_config::McpUpstream;
 use signoff_core::action::McpPayload;
 use signoff_core::{Caller, Payload};
@@ -192,11 +191,11 @@ async fn authenticate(
         Err(e) => (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
-            axum::Json(json!({
-                "jsonrpc": "2.0",
-                "id": null,
-                "error": { "code": -32001, "message": e.to_string() },
-            })),
+            axum::Json(jsonrpc::error_response(
+                serde_json::Value::Null,
+                -32001,
+                &e.to_string(),
+            )),
         )
             .into_response(),
     }

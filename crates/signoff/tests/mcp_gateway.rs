@@ -249,46 +249,51 @@ fn client(s: &Setup, target: &str, steps: Value) -> Vec<Value> {
     results(spawn_client(s, target, steps))
 }
 
+/// A listing, then an allowed, a denied and a masked call.
+fn gated_steps() -> Vec<Value> {
+    vec![
+        json!(["list"]),
+        json!(["call", "echo", {"text": "hi", "count": 2}]),
+        json!(["call", "delete_repo", {"name": "shop"}]),
+        json!(["call", "lookup_customer", {"email": "alice@example.com"}]),
+    ]
+}
+
+/// What `gated_steps` answer: a hidden tool, the upstream's result, the
+/// policy's reason and a masked result.
+fn gated_as_expected(r: &[Value]) {
+    assert_eq!(
+        r[0]["tools"],
+        json!(["crash", "echo", "lookup_customer"]),
+        "delete_repo is forbidden whatever its arguments, so it is not listed"
+    );
+    assert_eq!(
+        r[1],
+        json!({"isError": false, "text": "hi hi", "progress": 0})
+    );
+    assert_eq!(r[2]["isError"], true, "{}", r[2]);
+    assert!(
+        r[2]["text"]
+            .as_str()
+            .unwrap()
+            .contains("deleting repositories is forbidden"),
+        "{}",
+        r[2]
+    );
+    let masked = r[3]["text"].as_str().unwrap();
+    assert_eq!(r[3]["isError"], false);
+    assert!(
+        masked.contains("[EMAIL]") && masked.contains("[CREDIT_CARD]") && !masked.contains("alice"),
+        "{masked}"
+    );
+}
+
 #[test]
 fn allowed_calls_pass_through_denied_ones_explain_why_and_results_are_masked() {
     let s = start("30s");
     for target in TARGETS {
-        let r = client(
-            &s,
-            target,
-            json!([
-                ["list"],
-                ["call", "echo", {"text": "hi", "count": 2}],
-                ["call", "delete_repo", {"name": "shop"}],
-                ["call", "lookup_customer", {"email": "alice@example.com"}],
-            ]),
-        );
-        assert_eq!(
-            r[0]["tools"],
-            json!(["crash", "echo", "lookup_customer"]),
-            "delete_repo is forbidden whatever its arguments, so it is not listed"
-        );
-        assert_eq!(
-            r[1],
-            json!({"isError": false, "text": "hi hi", "progress": 0})
-        );
-        assert_eq!(r[2]["isError"], true);
-        assert!(
-            r[2]["text"]
-                .as_str()
-                .unwrap()
-                .contains("deleting repositories is forbidden"),
-            "{}",
-            r[2]
-        );
-        let masked = r[3]["text"].as_str().unwrap();
-        assert_eq!(r[3]["isError"], false);
-        assert!(
-            masked.contains("[EMAIL]")
-                && masked.contains("[CREDIT_CARD]")
-                && !masked.contains("alice"),
-            "{masked}"
-        );
+        let r = client(&s, target, Value::Array(gated_steps()));
+        gated_as_expected(&r);
         // Every call is in the audit log with its arguments.
         let (_, audit) = s.server.get("/v1/audit?limit=100", &s.reviewer);
         let tools: Vec<&str> = audit["events"]
@@ -732,37 +737,15 @@ fn the_stateless_revision_is_gated_like_a_session() {
         let greeting_and_steps =
             |steps: Value| greeted(spawn_client_with(&s, target, steps, &NEGOTIATED));
         let loud = json!(["call", "echo", {"text": "hi", "count": 3}]);
-        let (greeting, r) = greeting_and_steps(json!([
-            ["list"],
-            ["call", "echo", {"text": "hi", "count": 2}],
-            ["call", "delete_repo", {"name": "shop"}],
-            ["call", "lookup_customer", {"email": "alice@example.com"}],
-            loud,
-        ]));
+        let mut steps = gated_steps();
+        steps.push(loud.clone());
+        let (greeting, r) = greeting_and_steps(Value::Array(steps));
         assert_eq!(
             greeting,
             json!({"server": "fixture", "protocol": "2026-07-28"}),
             "{target}"
         );
-        assert_eq!(r[0]["tools"], json!(["crash", "echo", "lookup_customer"]));
-        assert_eq!(
-            r[1],
-            json!({"isError": false, "text": "hi hi", "progress": 0})
-        );
-        assert_eq!(r[2]["isError"], true, "{}", r[2]);
-        assert!(
-            r[2]["text"]
-                .as_str()
-                .unwrap()
-                .contains("deleting repositories is forbidden"),
-            "{}",
-            r[2]
-        );
-        let masked = r[3]["text"].as_str().unwrap();
-        assert!(
-            masked.contains("[EMAIL]") && !masked.contains("alice"),
-            "{masked}"
-        );
+        gated_as_expected(&r);
         let id = s.server.first_pending(&s.reviewer);
         let timed_out = r[4]["text"].as_str().unwrap();
         assert!(

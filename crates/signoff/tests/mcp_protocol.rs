@@ -377,16 +377,7 @@ fn bad_json_rpc_gets_spec_error_codes_over_stdio() {
         stdin
     });
     let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut answers: Vec<Value> = Vec::new();
-    let mut line = String::new();
-    while !answers.iter().any(|a| a["id"] == 5) {
-        line.clear();
-        assert!(
-            out.read_line(&mut line).unwrap() > 0,
-            "stdout closed: {answers:?}"
-        );
-        answers.push(serde_json::from_str(&line).unwrap());
-    }
+    let answers = read_until_answer(&mut out, 5);
     let _stdin = writer.join().unwrap();
     let code = |pred: &dyn Fn(&Value) -> bool| {
         answers
@@ -415,6 +406,21 @@ fn bad_json_rpc_gets_spec_error_codes_over_stdio() {
     );
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// The messages `signoff mcp` writes, one per line, up to the answer to `id`.
+fn read_until_answer(out: &mut impl BufRead, id: u64) -> Vec<Value> {
+    let mut answers: Vec<Value> = Vec::new();
+    let mut line = String::new();
+    while !answers.iter().any(|a| a["id"] == id) {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "stdout closed: {answers:?}"
+        );
+        answers.push(serde_json::from_str(&line).unwrap());
+    }
+    answers
 }
 
 /// Approves `id`, gives a held call that would wrongly run time to, and
@@ -590,16 +596,7 @@ fn a_cancelled_stateless_hold_through_the_bridge_never_runs() {
             "tools/call",
             call("echo", json!({"text": "after"})),
         ));
-        let mut answers: Vec<Value> = Vec::new();
-        let mut line = String::new();
-        while !answers.iter().any(|a| a["id"] == 2) {
-            line.clear();
-            assert!(
-                out.read_line(&mut line).unwrap() > 0,
-                "stdout closed: {answers:?}"
-            );
-            answers.push(serde_json::from_str(&line).unwrap());
-        }
+        let answers = read_until_answer(&mut out, 2);
         let after = answers.iter().find(|a| a["id"] == 2).unwrap();
         assert_eq!(
             after["result"]["structuredContent"]["text"], "after",
