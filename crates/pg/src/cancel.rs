@@ -60,7 +60,9 @@ impl Registry {
     pub fn cancel(&self, pid: i32, secret: i32) -> Option<(i32, i32)> {
         let sessions = self.sessions.lock().ok()?;
         let h = sessions.get(&pid).filter(|h| h.secret == secret)?;
-        h.hold.notify_one();
+        // Only a hold in progress: a cancel meant for a statement running in
+        // the database must not linger and end the session's next hold.
+        h.hold.notify_waiters();
         Some((h.upstream_pid, h.upstream_secret))
     }
 }

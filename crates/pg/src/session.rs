@@ -2,8 +2,10 @@
 //! session (reading messages in order and deciding each statement).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -516,12 +518,7 @@ impl<G: Gate, W: AsyncWrite + Unpin> ClientHalf<G, W> {
     }
 
     async fn flush(&mut self) -> Result<(), String> {
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        let r = self.upstream.write_all(&self.out).await;
-        self.out.clear();
-        r.map_err(|e| format!("writing to the database: {e}"))
+        write_out(&mut self.upstream, &mut self.out).await
     }
 
     async fn terminate(&mut self) -> Result<(), String> {
@@ -555,12 +552,20 @@ impl<G: Gate, W: AsyncWrite + Unpin> ClientHalf<G, W> {
         statement: Statement,
         client: &mut FrameReader<R>,
     ) -> Result<Verdict<G::Ticket>, String> {
-        self.flush().await?;
         let check = self.gate.check(&self.caller, statement);
         tokio::pin!(check);
+        // Listening before anything can wait: a cancel from here on ends the hold.
         let cancelled = self.hold.notified();
         tokio::pin!(cancelled);
         cancelled.as_mut().enable();
+        // A verdict ready at once (an allowed read) lets the frames before
+        // the statement go to the database in the same write as it; one that
+        // waits sends them first, so earlier allowed work is not held too.
+        let first = std::future::poll_fn(|cx| Poll::Ready(check.as_mut().poll(cx))).await;
+        if let Poll::Ready(verdict) = first {
+            return Ok(verdict);
+        }
+        write_out(&mut self.upstream, &mut self.out).await?;
         let limit = self.settings.max_message_bytes;
         loop {
             tokio::select! {
@@ -779,6 +784,19 @@ impl<G: Gate, W: AsyncWrite + Unpin> ClientHalf<G, W> {
         }
         Ok(())
     }
+}
+
+/// Writes the frames in `out` to the database and empties it.
+async fn write_out<W: AsyncWrite + Unpin>(
+    upstream: &mut W,
+    out: &mut BytesMut,
+) -> Result<(), String> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let r = upstream.write_all(out).await;
+    out.clear();
+    r.map_err(|e| format!("writing to the database: {e}"))
 }
 
 /// A bound parameter as the audit shows it.

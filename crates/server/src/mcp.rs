@@ -231,8 +231,11 @@ impl Gate for GatewayGate {
             let (on_hold, held) = tokio::sync::oneshot::channel::<signoff_core::ApprovalRequest>();
             let gateway = self.gateway.clone();
             let (tool, server) = (call.tool.clone(), call.server.clone());
-            // Relays the hold to the proxy as a review link for the user.
-            let relay = tokio::spawn(async move {
+            // Relays the hold to the proxy as a review link for the user. It
+            // runs beside the check in this task: a spawned task per call
+            // would cost a wake-up on another worker for nothing when, as
+            // usually, nothing is held. It ends when the check drops `on_hold`.
+            let relay = async move {
                 if let Ok(r) = held.await {
                     let _ = pending.send(PendingReview {
                         request_id: r.id.to_string(),
@@ -243,14 +246,14 @@ impl Gate for GatewayGate {
                         ),
                     });
                 }
-            });
+            };
             let options = CheckOptions {
                 wait: Some(self.hold),
                 on_hold: Some(on_hold),
                 ..CheckOptions::default()
             };
-            let checked = self.gateway.check_with(caller, request, options).await;
-            relay.abort();
+            let (checked, ()) =
+                tokio::join!(self.gateway.check_with(caller, request, options), relay);
             let outcome = match checked {
                 Ok(o) => o,
                 Err(e) => {

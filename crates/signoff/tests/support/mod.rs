@@ -76,7 +76,10 @@ impl Server {
             .args(args)
             .args(["--listen", &listen])
             .current_dir(dir)
-            .env("SIGNOFF_LOG", "warn")
+            .env(
+                "SIGNOFF_LOG",
+                std::env::var("SIGNOFF_TEST_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -112,8 +115,13 @@ impl Server {
                 break;
             }
         }
-        // Keep draining so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Keep draining so the server never blocks on a full pipe; its
+        // warnings show with a failing test's output.
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                eprintln!("server: {line}");
+            }
+        });
         let url = format!("http://{listen}");
         let s = Server {
             child,
