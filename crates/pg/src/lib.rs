@@ -21,6 +21,7 @@ mod cancel;
 pub mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
+mod messages;
 mod relay;
 mod rows;
 pub mod scram;

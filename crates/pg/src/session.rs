@@ -9,9 +9,8 @@ use std::task::Poll;
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use pgwire::messages::extendedquery::{Bind, Close, Parse};
 use pgwire::messages::simplequery::Query;
-use pgwire::messages::startup::{Authentication, PasswordMessageFamily};
+use pgwire::messages::startup::Authentication;
 use pgwire::messages::{DecodeContext, Message};
 use serde_json::Value;
 use signoff_core::scram::principal_salt;
@@ -22,6 +21,7 @@ use tokio::sync::Notify;
 
 use crate::cancel::Registry;
 use crate::frame::{message, Frame, FrameError, FrameReader};
+use crate::messages;
 use crate::relay::{Expect, Relay};
 use crate::{scram, upstream, Gate, Outcome, Settings, Statement, Verdict};
 
@@ -53,11 +53,12 @@ pub(crate) async fn serve_connection<G: Gate>(
     gate: Arc<G>,
     sessions: Registry,
 ) {
-    let first = {
+    let (first, sent_after) = {
         let mut reader = FrameReader::new(&mut tcp, settings.max_message_bytes);
         let packet = reader.startup_packet().await;
+        let sent_after = reader.into_parts().1;
         match packet {
-            Ok(Some(p)) => p,
+            Ok(Some(p)) => (p, sent_after),
             Ok(None) => return,
             Err(e) => {
                 tracing::info!(%peer, error = %e, "bad startup packet");
@@ -68,6 +69,18 @@ pub(crate) async fn serve_connection<G: Gate>(
         }
     };
     match code(&first) {
+        // INVARIANT: nothing the client sent before the answer to its SSL
+        // request is read as part of the session (as PostgreSQL since
+        // CVE-2021-23214): it could have been injected before TLS.
+        SSL_REQUEST if !sent_after.is_empty() => {
+            tracing::info!(%peer, "data after an SSL request, before its answer");
+            let _ = fatal(
+                &mut tcp,
+                "08P01",
+                "received unencrypted data after SSL request",
+            )
+            .await;
+        }
         SSL_REQUEST => match &settings.tls {
             Some(tls) => {
                 if tcp.write_all(b"S").await.is_err() {
@@ -75,17 +88,19 @@ pub(crate) async fn serve_connection<G: Gate>(
                 }
                 let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
                 match acceptor.accept(tcp).await {
-                    Ok(stream) => run(stream, None, peer, settings, gate, sessions).await,
+                    Ok(stream) => {
+                        run(stream, None, sent_after, peer, settings, gate, sessions).await
+                    }
                     Err(e) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
                 }
             }
             None => {
                 if tcp.write_all(b"N").await.is_ok() {
-                    run(tcp, None, peer, settings, gate, sessions).await;
+                    run(tcp, None, sent_after, peer, settings, gate, sessions).await;
                 }
             }
         },
-        _ => run(tcp, Some(first), peer, settings, gate, sessions).await,
+        _ => run(tcp, Some(first), sent_after, peer, settings, gate, sessions).await,
     }
 }
 
@@ -98,6 +113,8 @@ fn code(packet: &[u8]) -> i32 {
 async fn run<S, G>(
     stream: S,
     first: Option<Bytes>,
+    // Bytes that came after the first packet, read with it.
+    sent_after: BytesMut,
     peer: SocketAddr,
     settings: Arc<Settings>,
     gate: Arc<G>,
@@ -107,7 +124,7 @@ async fn run<S, G>(
     G: Gate,
 {
     let (read, mut write) = tokio::io::split(stream);
-    let mut client = FrameReader::new(read, settings.max_message_bytes);
+    let mut client = FrameReader::from_parts(read, sent_after, settings.max_message_bytes);
     let mut packet = first;
     let startup = loop {
         let p = match packet.take() {
@@ -323,11 +340,12 @@ where
     };
     send(write, Authentication::SASL(vec![scram::MECHANISM.into()])).await?;
     let first = password_message(client).await?;
-    let first = first
-        .into_sasl_initial_response()
-        .map_err(|e| format!("bad SASL initial response: {e}"))?;
-    let data = first.data.unwrap_or_default();
-    let exchange = match scram::server_first(&first.auth_method, &data, &salt, iterations) {
+    let Some(first) = messages::sasl_initial(first.body()) else {
+        let why = "malformed SASL initial response";
+        let _ = fatal(write, "08P01", why).await;
+        return Err(why.into());
+    };
+    let exchange = match scram::server_first(first.mechanism, first.data, &salt, iterations) {
         Ok(x) => x,
         Err(e) => {
             let _ = fatal(write, "28000", &format!("SCRAM authentication failed: {e}")).await;
@@ -341,12 +359,9 @@ where
         )),
     )
     .await?;
-    let last = password_message(client)
-        .await?
-        .into_sasl_response()
-        .map_err(|e| format!("bad SASL response: {e}"))?;
+    let last = password_message(client).await?;
     let verifiers: Vec<_> = keys.iter().map(|(_, v)| v.clone()).collect();
-    let (matched, server_final) = match exchange.finish(&last.data, &verifiers) {
+    let (matched, server_final) = match exchange.finish(last.body(), &verifiers) {
         Ok(ok) => ok,
         Err(e) => {
             let _ = fatal_with_hint(
@@ -372,7 +387,7 @@ where
 
 async fn password_message<R: AsyncRead + Unpin>(
     client: &mut FrameReader<R>,
-) -> Result<PasswordMessageFamily, String> {
+) -> Result<Frame, String> {
     let frame = client
         .next()
         .await
@@ -384,10 +399,7 @@ async fn password_message<R: AsyncRead + Unpin>(
             frame.tag as char
         ));
     }
-    let mut buf = BytesMut::from(&frame.bytes[..]);
-    PasswordMessageFamily::decode(&mut buf, &DecodeContext::default())
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| "incomplete password message".to_owned())
+    Ok(frame)
 }
 
 async fn send<W: AsyncWrite + Unpin>(write: &mut W, m: Authentication) -> Result<(), String> {
@@ -649,15 +661,14 @@ impl<G: Gate, W: AsyncWrite + Unpin> ClientHalf<G, W> {
         if self.skipping {
             return Ok(());
         }
-        let mut buf = BytesMut::from(&frame.bytes[..]);
-        if let Ok(Some(p)) = Parse::decode(&mut buf, &DecodeContext::default()) {
-            let name = p.name.unwrap_or_default();
+        if let Some(p) = messages::parse(frame.body()) {
             if self.settings.masking.is_some() {
                 self.expect(Expect::Parse {
-                    statement: name.clone(),
+                    statement: p.name.to_owned(),
                 })?;
             }
-            self.statements.insert(name, p.query);
+            self.statements
+                .insert(p.name.to_owned(), p.query.to_owned());
         }
         // Undecodable: the database rejects it in its own words.
         self.out.extend_from_slice(&frame.bytes);
@@ -668,30 +679,31 @@ impl<G: Gate, W: AsyncWrite + Unpin> ClientHalf<G, W> {
         if self.skipping {
             return Ok(());
         }
-        let mut buf = BytesMut::from(&frame.bytes[..]);
-        if let Ok(Some(b)) = Bind::decode(&mut buf, &DecodeContext::default()) {
-            let statement = b.statement_name.unwrap_or_default();
-            let portal = b.portal_name.unwrap_or_default();
-            if let Some(sql) = self.statements.get(&statement) {
+        if let Some(b) = messages::bind(frame.body()) {
+            if let Some(sql) = self.statements.get(b.statement) {
                 let params = b
-                    .parameters
+                    .params
                     .iter()
                     .enumerate()
                     .map(|(i, p)| {
-                        let binary = match b.parameter_format_codes.as_slice() {
+                        let binary = match b.formats.as_slice() {
                             [] => false,
                             [one] => *one == 1,
                             many => many.get(i) == Some(&1),
                         };
-                        param_json(p.as_deref(), binary)
+                        param_json(*p, binary)
                     })
                     .collect();
-                self.portals.insert(portal.clone(), (sql.clone(), params));
+                self.portals
+                    .insert(b.portal.to_owned(), (sql.clone(), params));
             } else {
-                self.portals.remove(&portal);
+                self.portals.remove(b.portal);
             }
             if self.settings.masking.is_some() {
-                self.expect(Expect::Bind { portal, statement })?;
+                self.expect(Expect::Bind {
+                    portal: b.portal.to_owned(),
+                    statement: b.statement.to_owned(),
+                })?;
             }
         }
         self.out.extend_from_slice(&frame.bytes);
@@ -717,17 +729,15 @@ impl<G: Gate, W: AsyncWrite + Unpin> ClientHalf<G, W> {
         if self.skipping {
             return Ok(());
         }
-        let mut buf = BytesMut::from(&frame.bytes[..]);
-        if let Ok(Some(c)) = Close::decode(&mut buf, &DecodeContext::default()) {
-            let name = c.name.unwrap_or_default();
-            match c.target_type {
-                b'S' => self.statements.remove(&name),
-                _ => self.portals.remove(&name).map(|(s, _)| s),
+        if let Some(c) = messages::close(frame.body()) {
+            match c.kind {
+                b'S' => self.statements.remove(c.name),
+                _ => self.portals.remove(c.name).map(|(s, _)| s),
             };
             if self.settings.masking.is_some() {
                 self.expect(Expect::Close {
-                    kind: c.target_type,
-                    name,
+                    kind: c.kind,
+                    name: c.name.to_owned(),
                 })?;
             }
         }

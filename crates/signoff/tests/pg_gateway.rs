@@ -652,6 +652,9 @@ fn bad_frames_and_vanishing_clients_leave_the_door_working() {
         b"\x7f\xff\xff\xff",                  // absurd length
         b"\0\0\0\x09\0\x03\0\0u",             // params without terminators
         b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", // not PostgreSQL at all
+        // An SSL request with a query sent before its answer, as a
+        // man in the middle would inject it: refused, never run.
+        b"\0\0\0\x08\x04\xd2\x16\x2fQ\0\0\0\x0dSELECT 1\0",
     ] {
         let mut raw = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
         raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -660,6 +663,26 @@ fn bad_frames_and_vanishing_clients_leave_the_door_working() {
         let _ = raw.read_to_end(&mut answer);
         assert_eq!(answer.first(), Some(&b'E'), "{junk:?} got {answer:?}");
     }
+
+    // A SASL initial response that names a mechanism and stops: a clear
+    // protocol error after the authentication request, not a dropped session.
+    let mut startup = Vec::new();
+    startup.extend_from_slice(&196608i32.to_be_bytes());
+    startup.extend_from_slice(b"user\0agent:bot\0database\0test\0\0");
+    let mut raw = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    raw.write_all(&(startup.len() as i32 + 4).to_be_bytes())
+        .unwrap();
+    raw.write_all(&startup).unwrap();
+    raw.write_all(b"p\0\0\0\x12SCRAM-SHA-256\0").unwrap();
+    let mut answer = Vec::new();
+    let _ = raw.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    assert_eq!(answer.first(), Some(&b'R'), "{text}");
+    assert!(
+        text.contains("08P01") && text.contains("malformed SASL initial response"),
+        "{text}"
+    );
 
     // A client that vanishes while its statement is held.
     let c = rt.block_on(connect(&s.conninfo())).unwrap();
