@@ -240,6 +240,8 @@ pg_setup() {
   pg_host=127.0.0.1 pg_port=5432 pg_user=postgres pg_db=test
   dir=$(mktemp -d); chmod 755 "$dir"
   so_port=$(free_port)
+  so_unix_port=$(free_port)
+  pg_socket_dir=${PG_SOCKET_DIR:-/var/run/postgresql}
   pgb_port=$(free_port)
   http_port=$(free_port)
   pgbench -i -s 10 -q "host=$pg_host port=$pg_port user=$pg_user dbname=$pg_db" >/dev/null 2>&1
@@ -260,11 +262,17 @@ name = "db"
 kind = "postgres"
 listen = "127.0.0.1:$so_port"
 upstream = "postgres://$pg_user@$pg_host:$pg_port/$pg_db"
+[[targets]]
+name = "dbunix"
+kind = "postgres"
+listen = "127.0.0.1:$so_unix_port"
+upstream = "host=$pg_socket_dir port=$pg_port user=$pg_user dbname=$pg_db"
 TOML
   key=$(target/release/signoff --config "$dir/signoff.toml" keys create --principal agent:bench)
   cat >"$dir/pgbouncer.ini" <<INI
 [databases]
 $pg_db = host=$pg_host port=$pg_port user=$pg_user dbname=$pg_db
+${pg_db}_unix = host=$pg_socket_dir port=$pg_port user=$pg_user dbname=$pg_db
 [pgbouncer]
 listen_addr = 127.0.0.1
 listen_port = $pgb_port
@@ -281,6 +289,11 @@ INI
   direct_dsn="host=$pg_host port=$pg_port user=$pg_user dbname=$pg_db"
   bouncer_dsn="host=127.0.0.1 port=$pgb_port user=$pg_user dbname=$pg_db"
   signoff_dsn="host=127.0.0.1 port=$so_port user=agent:bench dbname=$pg_db sslmode=disable"
+  # The same two proxies with their upstream leg on the database's Unix socket
+  # (signoff beside the database); the clients still come over TCP.
+  direct_unix_dsn="host=$pg_socket_dir port=$pg_port user=$pg_user dbname=$pg_db"
+  bouncer_unix_dsn="host=127.0.0.1 port=$pgb_port user=$pg_user dbname=${pg_db}_unix"
+  signoff_unix_dsn="host=127.0.0.1 port=$so_unix_port user=agent:bench dbname=$pg_db sslmode=disable"
 }
 
 if want pg; then
@@ -311,13 +324,26 @@ print(int($(echo "$out" | awk '/^tps/ {print $3}')), f'{u + s:.1f}({u:.1f}u+{s:.
     fi
   }
   bouncer_pid=$(cat "$dir/pgbouncer.pid")
-  for mode in simple extended; do
-    read -r direct _ <<<"$(tps $mode "$direct_dsn")"
-    read -r bouncer bcpu <<<"$(tps $mode "$bouncer_dsn" "$bouncer_pid")"
-    read -r signoff scpu <<<"$(PGPASSWORD="$key" tps $mode "$signoff_dsn" "$so_pid")"
-    echo "$mode $direct $bouncer $signoff $bcpu $scpu" >>bench/out/pg.txt
-    python3 -c "d,b,s=$direct,$bouncer,$signoff; print(f'  -M {\"$mode\":<8}: direct {d} tps | pgbouncer {b} tps ({b/d:.2f}x, $bcpu µs CPU/txn) | signoff {s} tps ({s/d:.2f}x, $scpu µs CPU/txn) | signoff/pgbouncer {s/b:.2f}x')"
+  # Both proxies' upstream leg over loopback TCP, then over the Unix socket.
+  # "direct" is always pgbench over TCP, as the clients reach both proxies.
+  [ -S "$pg_socket_dir/.s.PGSQL.$pg_port" ] && legs="tcp unix" || legs=tcp
+  for leg in $legs; do
+    case $leg in
+      tcp) bdsn=$bouncer_dsn sdsn=$signoff_dsn ;;
+      unix) bdsn=$bouncer_unix_dsn sdsn=$signoff_unix_dsn ;;
+    esac
+    for mode in simple extended; do
+      read -r direct _ <<<"$(tps $mode "$direct_dsn")"
+      read -r bouncer bcpu <<<"$(tps $mode "$bdsn" "$bouncer_pid")"
+      read -r signoff scpu <<<"$(PGPASSWORD="$key" tps $mode "$sdsn" "$so_pid")"
+      echo "$leg $mode $direct $bouncer $signoff $bcpu $scpu" >>bench/out/pg.txt
+      python3 -c "d,b,s=$direct,$bouncer,$signoff; print(f'  upstream {\"$leg\":<4} -M {\"$mode\":<8}: direct {d} tps | pgbouncer {b} tps ({b/d:.2f}x, $bcpu µs CPU/txn) | signoff {s} tps ({s/d:.2f}x, $scpu µs CPU/txn) | signoff/pgbouncer {s/b:.2f}x')"
+    done
   done
+  if [ "$legs" != tcp ]; then
+    read -r dunix _ <<<"$(tps simple "$direct_unix_dsn")"
+    echo "  for scale: pgbench straight to the Unix socket, -M simple: $dunix tps"
+  fi
   kill $so_pid; wait $so_pid 2>/dev/null || true
   decided=$(sqlite3 "$dir/data/signoff.db" "SELECT (SELECT count(*) FROM audit WHERE kind = 'action.decided') + (SELECT COALESCE(SUM(json_extract(details, '\$.count')), 0) FROM audit WHERE kind = 'reads.batched')" 2>/dev/null || echo "?")
   rows=$(sqlite3 "$dir/data/signoff.db" "SELECT count(*) FROM audit" 2>/dev/null || echo "?")

@@ -68,8 +68,10 @@ pub fn session(client: &[u8], upstream: &[u8]) {
         let settings = Arc::new(Settings {
             target: "db".into(),
             upstream: UpstreamConfig {
-                host: "127.0.0.1".into(),
-                port: 1,
+                addr: crate::UpstreamAddr::Tcp {
+                    host: "127.0.0.1".into(),
+                    port: 1,
+                },
                 user: "u".into(),
                 password: None,
                 database: "d".into(),

@@ -39,7 +39,7 @@ use signoff_core::{Caller, ScramVerifier};
 use tokio::net::TcpListener;
 
 pub use tls::{load_tls, TlsError};
-pub use upstream::{UpstreamConfig, UpstreamError};
+pub use upstream::{UpstreamAddr, UpstreamConfig, UpstreamError};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

@@ -1,24 +1,51 @@
 //! The connection to the real database, with credentials only signoff holds.
 
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256, SCRAM_SHA_256};
 use postgres_protocol::message::{backend, frontend};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{tcp, unix, TcpStream, UnixStream};
 
 use crate::frame::FrameReader;
 
 /// Where and as whom signoff connects.
 #[derive(Clone, Debug)]
 pub struct UpstreamConfig {
-    pub host: String,
-    pub port: u16,
+    pub addr: UpstreamAddr,
     pub user: String,
     pub password: Option<String>,
     pub database: String,
     pub connect_timeout: Duration,
+}
+
+/// Where the database listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UpstreamAddr {
+    Tcp {
+        host: String,
+        port: u16,
+    },
+    /// A Unix-domain socket file, as libpq finds it: `host` is the socket's
+    /// directory and the file is `.s.PGSQL.{port}` in it. Beside the database
+    /// it saves the loopback TCP stack on every statement.
+    Unix(PathBuf),
+}
+
+impl fmt::Display for UpstreamAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UpstreamAddr::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
+            UpstreamAddr::Tcp { host, port } => write!(f, "{host}:{port}"),
+            UpstreamAddr::Unix(path) => write!(f, "{}", path.display()),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,19 +75,29 @@ impl UpstreamConfig {
     pub fn parse(url: &str) -> Result<UpstreamConfig, UpstreamError> {
         let bad = |m: String| UpstreamError::Url(redact(url), m);
         let config: tokio_postgres::Config = url.parse().map_err(|e| bad(format!("{e}")))?;
-        let host = match config.get_hosts().first() {
-            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-            None => "127.0.0.1".into(),
-            #[allow(unreachable_patterns)]
-            Some(_) => return Err(bad("only TCP hosts are supported".into())),
+        if config.get_hosts().len() > 1 {
+            return Err(bad("it names several hosts; give one".into()));
+        }
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let addr = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(host)) => UpstreamAddr::Tcp {
+                host: host.clone(),
+                port,
+            },
+            Some(tokio_postgres::config::Host::Unix(dir)) => {
+                UpstreamAddr::Unix(dir.join(format!(".s.PGSQL.{port}")))
+            }
+            None => UpstreamAddr::Tcp {
+                host: "127.0.0.1".into(),
+                port,
+            },
         };
         let user = config
             .get_user()
             .ok_or_else(|| bad("it names no user".into()))?
             .to_owned();
         Ok(UpstreamConfig {
-            host,
-            port: config.get_ports().first().copied().unwrap_or(5432),
+            addr,
             database: config.get_dbname().unwrap_or(&user).to_owned(),
             password: config
                 .get_password()
@@ -71,10 +108,6 @@ impl UpstreamConfig {
                 .copied()
                 .unwrap_or(Duration::from_secs(10)),
         })
-    }
-
-    pub fn addr(&self) -> String {
-        format!("{}:{}", self.host, self.port)
     }
 }
 
@@ -89,10 +122,78 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// The read half of a connection to the database.
+pub enum UpstreamRead {
+    Tcp(tcp::OwnedReadHalf),
+    Unix(unix::OwnedReadHalf),
+}
+
+/// The write half of a connection to the database.
+pub enum UpstreamWrite {
+    Tcp(tcp::OwnedWriteHalf),
+    Unix(unix::OwnedWriteHalf),
+}
+
+impl AsyncRead for UpstreamRead {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamRead::Tcp(r) => Pin::new(r).poll_read(cx, buf),
+            UpstreamRead::Unix(r) => Pin::new(r).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for UpstreamWrite {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            UpstreamWrite::Tcp(w) => Pin::new(w).poll_write(cx, buf),
+            UpstreamWrite::Unix(w) => Pin::new(w).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamWrite::Tcp(w) => Pin::new(w).poll_flush(cx),
+            UpstreamWrite::Unix(w) => Pin::new(w).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamWrite::Tcp(w) => Pin::new(w).poll_shutdown(cx),
+            UpstreamWrite::Unix(w) => Pin::new(w).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Opens a connection to `addr`, halved.
+async fn open(addr: &UpstreamAddr) -> io::Result<(UpstreamRead, UpstreamWrite)> {
+    Ok(match addr {
+        UpstreamAddr::Tcp { host, port } => {
+            let stream = TcpStream::connect((host.as_str(), *port)).await?;
+            let _ = stream.set_nodelay(true);
+            let (r, w) = stream.into_split();
+            (UpstreamRead::Tcp(r), UpstreamWrite::Tcp(w))
+        }
+        UpstreamAddr::Unix(path) => {
+            let (r, w) = UnixStream::connect(path).await?.into_split();
+            (UpstreamRead::Unix(r), UpstreamWrite::Unix(w))
+        }
+    })
+}
+
 /// A logged-in upstream session.
 pub struct Connected {
-    pub reader: FrameReader<tokio::net::tcp::OwnedReadHalf>,
-    pub writer: tokio::net::tcp::OwnedWriteHalf,
+    pub reader: FrameReader<UpstreamRead>,
+    pub writer: UpstreamWrite,
     /// ParameterStatus frames, forwarded to the client as they are.
     pub parameters: Vec<bytes::Bytes>,
     pub process_id: i32,
@@ -107,29 +208,27 @@ pub async fn connect(
     session_params: &[(String, String)],
     max_frame: usize,
 ) -> Result<Connected, UpstreamError> {
-    let addr = config.addr();
-    let stream = tokio::time::timeout(config.connect_timeout, TcpStream::connect(&addr))
+    let addr = config.addr.to_string();
+    let halves = tokio::time::timeout(config.connect_timeout, open(&config.addr))
         .await
         .map_err(|_| UpstreamError::Timeout(addr.clone(), config.connect_timeout))?
         .map_err(|source| UpstreamError::Connect {
             addr: addr.clone(),
             source,
         })?;
-    let _ = stream.set_nodelay(true);
-    let login = login(stream, config, session_params, max_frame);
+    let login = login(halves, config, session_params, max_frame);
     tokio::time::timeout(config.connect_timeout, login)
         .await
         .map_err(|_| UpstreamError::Timeout(addr, config.connect_timeout))?
 }
 
 async fn login(
-    stream: TcpStream,
+    (read, mut writer): (UpstreamRead, UpstreamWrite),
     config: &UpstreamConfig,
     session_params: &[(String, String)],
     max_frame: usize,
 ) -> Result<Connected, UpstreamError> {
     let protocol = |e: std::io::Error| UpstreamError::Protocol(e.to_string());
-    let (read, mut writer) = stream.into_split();
     let mut reader = FrameReader::new(read, max_frame);
     let mut params: Vec<(&str, &str)> = vec![
         ("user", config.user.as_str()),
@@ -254,7 +353,7 @@ pub async fn cancel(
     process_id: i32,
     secret_key: i32,
 ) -> std::io::Result<()> {
-    let mut stream = TcpStream::connect(config.addr()).await?;
+    let (_read, mut stream) = open(&config.addr).await?;
     let mut buf = BytesMut::new();
     frontend::cancel_request(process_id, secret_key, &mut buf);
     stream.write_all(&buf).await?;
@@ -269,17 +368,63 @@ mod tests {
     fn urls_parse_and_passwords_never_show() {
         let c = UpstreamConfig::parse("postgres://app:s3cret@db.internal:6543/orders").unwrap();
         assert_eq!(
-            (c.host.as_str(), c.port, c.user.as_str()),
-            ("db.internal", 6543, "app")
+            (c.addr.to_string(), c.user.as_str()),
+            ("db.internal:6543".into(), "app")
         );
         assert_eq!(
             (c.database.as_str(), c.password.as_deref()),
             ("orders", Some("s3cret"))
         );
         let c = UpstreamConfig::parse("host=127.0.0.1 user=postgres dbname=test").unwrap();
-        assert_eq!((c.port, c.password), (5432, None));
+        assert_eq!(
+            (c.addr.to_string(), c.password),
+            ("127.0.0.1:5432".into(), None)
+        );
         let e = UpstreamConfig::parse("postgres://app:s3cret@h/db?bogus=1").unwrap_err();
         assert!(!e.to_string().contains("s3cret"), "{e}");
         assert_eq!(redact("postgres://a:b@h/d"), "postgres://a:***@h/d");
+    }
+
+    #[test]
+    fn unix_sockets_are_found_as_libpq_finds_them() {
+        let socket = |s: &str| UpstreamConfig::parse(s).map(|c| c.addr);
+        let expected = |p: &str| UpstreamAddr::Unix(PathBuf::from(p));
+        for (url, addr) in [
+            (
+                "host=/var/run/postgresql user=postgres dbname=test",
+                expected("/var/run/postgresql/.s.PGSQL.5432"),
+            ),
+            (
+                "host=/tmp port=6000 user=postgres",
+                expected("/tmp/.s.PGSQL.6000"),
+            ),
+            (
+                "postgres://postgres@%2Fvar%2Frun%2Fpostgresql/test",
+                expected("/var/run/postgresql/.s.PGSQL.5432"),
+            ),
+            (
+                "postgresql:///test?host=/srv/pg&user=app",
+                expected("/srv/pg/.s.PGSQL.5432"),
+            ),
+            (
+                "postgres://app@[::1]:5433/db",
+                UpstreamAddr::Tcp {
+                    host: "::1".into(),
+                    port: 5433,
+                },
+            ),
+        ] {
+            assert_eq!(socket(url).unwrap(), addr, "{url}");
+        }
+        assert_eq!(
+            expected("/tmp/.s.PGSQL.5432").to_string(),
+            "/tmp/.s.PGSQL.5432"
+        );
+        assert_eq!(
+            socket("postgres://app@[::1]:5433/db").unwrap().to_string(),
+            "[::1]:5433"
+        );
+        let e = socket("host=a,b user=app").unwrap_err();
+        assert!(e.to_string().contains("several hosts"), "{e}");
     }
 }

@@ -765,6 +765,77 @@ fn an_upstream_restart_ends_sessions_cleanly() {
     assert_eq!(one, 1);
 }
 
+/// The database's Unix socket as the upstream (signoff beside the database):
+/// sessions, refusals and cancels all go over it.
+#[test]
+fn the_database_unix_socket_serves_as_the_upstream() {
+    let dir = std::env::var("SIGNOFF_TEST_PG_SOCKET_DIR").unwrap_or_else(|_| {
+        panic!("SIGNOFF_TEST_PG_SOCKET_DIR (the test database's socket directory) is not set: run the suite with ./test")
+    });
+    let tcp: tokio_postgres::Config = pg_url().parse().unwrap();
+    let url = format!(
+        "host={dir} port={} user={} dbname={}",
+        tcp.get_ports().first().copied().unwrap_or(5432),
+        tcp.get_user().unwrap_or("postgres"),
+        tcp.get_dbname().unwrap_or("test")
+    );
+    let s = start_in_front_of(&url, "30s", "");
+    let rt = rt();
+    rt.block_on(fresh_table("pg_unix", 3));
+    let info = format!("{} application_name=so_unix", s.conninfo());
+    let client = rt.block_on(connect(&info)).unwrap();
+    let n: i64 = rt
+        .block_on(client.query_one("SELECT count(*) FROM pg_unix WHERE id > $1", &[&1i32]))
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 2);
+    let e = rt
+        .block_on(client.batch_execute("DROP TABLE pg_unix"))
+        .unwrap_err();
+    assert_eq!(code(&e), "42501", "{e}");
+    rt.block_on(async {
+        // The session's backend came over the socket: it has no client address.
+        let over_socket: bool = direct()
+            .await
+            .query_one(
+                "SELECT bool_and(client_addr IS NULL) FROM pg_stat_activity WHERE application_name = 'so_unix'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(over_socket, "the upstream session is not on the Unix socket");
+        // A cancel reaches the database over the same socket.
+        let token = client.cancel_token();
+        let running = tokio::spawn(async move {
+            client
+                .simple_query("SELECT count(*) FROM generate_series(1, 2000000000)")
+                .await
+        });
+        let db = direct().await;
+        while db
+            .query_opt(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = 'so_unix' AND state = 'active'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .is_none()
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        token.cancel_query(NoTls).await.unwrap();
+        let e = running.await.unwrap().unwrap_err();
+        assert_eq!(e.code(), Some(&SqlState::QUERY_CANCELED), "{e}");
+    });
+    assert_eq!(rt.block_on(count("pg_unix")), 3);
+
+    // A socket that is not there: the client hears where signoff looked.
+    let s = start_in_front_of("host=/nonexistent/dir user=postgres dbname=test", "30s", "");
+    let e = rt.block_on(connect(&s.conninfo())).unwrap_err();
+    assert!(msg(&e).contains("/nonexistent/dir/.s.PGSQL.5432"), "{e:?}");
+}
+
 #[test]
 fn pgbench_runs_through_the_door_in_both_protocols() {
     let s = start("30s", "");
