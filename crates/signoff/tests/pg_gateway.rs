@@ -202,6 +202,16 @@ async fn count(name: &str) -> i64 {
 }
 
 /// The database's (or signoff's) message, else the error's own text.
+/// Waits until `pg_stat_activity` shows another backend for which `condition` holds.
+async fn until_activity(condition: &str) {
+    let db = direct().await;
+    let sql =
+        format!("SELECT 1 FROM pg_stat_activity WHERE {condition} AND pid <> pg_backend_pid()");
+    while db.query_opt(&sql, &[]).await.unwrap().is_none() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn msg(e: &tokio_postgres::Error) -> String {
     e.as_db_error()
         .map(|d| d.message().to_owned())
@@ -605,18 +615,7 @@ fn cancel_ends_a_hold_and_a_running_query() {
         });
         // The read is running once the database shows it active (one simple
         // Query, so active means executing, not parsing).
-        let db = direct().await;
-        while db
-            .query_opt(
-                "SELECT 1 FROM pg_stat_activity WHERE query LIKE '%generate_series(1, 2000000000)%' AND state = 'active' AND pid <> pg_backend_pid()",
-                &[],
-            )
-            .await
-            .unwrap()
-            .is_none()
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        until_activity("query LIKE '%generate_series(1, 2000000000)%' AND state = 'active'").await;
         token.cancel_query(NoTls).await.unwrap();
         let (client, r) = running.await.unwrap();
         let e = r.unwrap_err();
@@ -812,18 +811,7 @@ fn the_database_unix_socket_serves_as_the_upstream() {
                 .simple_query("SELECT count(*) FROM generate_series(1, 2000000000)")
                 .await
         });
-        let db = direct().await;
-        while db
-            .query_opt(
-                "SELECT 1 FROM pg_stat_activity WHERE application_name = 'so_unix' AND state = 'active'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .is_none()
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        until_activity("application_name = 'so_unix' AND state = 'active'").await;
         token.cancel_query(NoTls).await.unwrap();
         let e = running.await.unwrap().unwrap_err();
         assert_eq!(e.code(), Some(&SqlState::QUERY_CANCELED), "{e}");
