@@ -33,8 +33,8 @@ pub enum UpstreamAddr {
         port: u16,
     },
     /// A Unix-domain socket file, as libpq finds it: `host` is the socket's
-    /// directory and the file is `.s.PGSQL.{port}` in it. Beside the database
-    /// it saves the loopback TCP stack on every statement.
+    /// directory and the file is `.s.PGSQL.{port}` in it. For signoff beside
+    /// the database: the upstream leg then needs no TCP port.
     Unix(PathBuf),
 }
 
