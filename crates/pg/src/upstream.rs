@@ -386,7 +386,7 @@ mod tests {
     }
 
     #[test]
-    fn unix_sockets_are_found_as_libpq_finds_them() {
+    fn addresses_are_found_as_libpq_finds_them() {
         let socket = |s: &str| UpstreamConfig::parse(s).map(|c| c.addr);
         let expected = |p: &str| UpstreamAddr::Unix(PathBuf::from(p));
         for (url, addr) in [

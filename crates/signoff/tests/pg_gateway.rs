@@ -201,7 +201,6 @@ async fn count(name: &str) -> i64 {
         .get(0)
 }
 
-/// The database's (or signoff's) message, else the error's own text.
 /// Waits until `pg_stat_activity` shows another backend for which `condition` holds.
 async fn until_activity(condition: &str) {
     let db = direct().await;
@@ -212,6 +211,7 @@ async fn until_activity(condition: &str) {
     }
 }
 
+/// The database's (or signoff's) message, else the error's own text.
 fn msg(e: &tokio_postgres::Error) -> String {
     e.as_db_error()
         .map(|d| d.message().to_owned())
