@@ -230,6 +230,22 @@ for c in sorted(a):
 print(f"  stdio upstream processes the stateless calls started: {started} (one per principal, shared)")
 PY
   echo "  audit after the run: $(target/release/signoff audit verify --data-dir "$dir/data")"
+  # Every allowed call waits for the group commit that makes its decision
+  # durable (invariant 5), so this disk's fsync latency is a floor under the
+  # added p99; measured beside the audit, as SQLite's WAL uses it.
+  python3 - "$dir/data" <<'PY'
+import os, sys, time
+path = os.path.join(sys.argv[1], "fsync-probe")
+fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+times = []
+for i in range(400):
+    os.pwrite(fd, b"x" * 4096, (i % 64) * 4096)
+    t = time.perf_counter(); os.fsync(fd); times.append(time.perf_counter() - t)
+os.close(fd); os.unlink(path)
+times.sort()
+print(f"  the data directory's disk: fsync p50 {times[200]*1e3:.2f} ms, p99 {times[395]*1e3:.2f} ms "
+      f"(each allowed call waits for one group commit's fsync: a floor under the added p99)")
+PY
 fi
 
 # A signoff with one PostgreSQL target and a pgbouncer config, both in front
