@@ -3,15 +3,14 @@
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256, SCRAM_SHA_256};
 use postgres_protocol::message::{backend, frontend};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{tcp, unix, TcpStream, UnixStream};
+use tokio_util::either::Either;
 
 use crate::frame::FrameReader;
 
@@ -122,57 +121,9 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// The read half of a connection to the database.
-pub enum UpstreamRead {
-    Tcp(tcp::OwnedReadHalf),
-    Unix(unix::OwnedReadHalf),
-}
-
-/// The write half of a connection to the database.
-pub enum UpstreamWrite {
-    Tcp(tcp::OwnedWriteHalf),
-    Unix(unix::OwnedWriteHalf),
-}
-
-impl AsyncRead for UpstreamRead {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            UpstreamRead::Tcp(r) => Pin::new(r).poll_read(cx, buf),
-            UpstreamRead::Unix(r) => Pin::new(r).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for UpstreamWrite {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            UpstreamWrite::Tcp(w) => Pin::new(w).poll_write(cx, buf),
-            UpstreamWrite::Unix(w) => Pin::new(w).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            UpstreamWrite::Tcp(w) => Pin::new(w).poll_flush(cx),
-            UpstreamWrite::Unix(w) => Pin::new(w).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            UpstreamWrite::Tcp(w) => Pin::new(w).poll_shutdown(cx),
-            UpstreamWrite::Unix(w) => Pin::new(w).poll_shutdown(cx),
-        }
-    }
-}
+/// The halves of a connection to the database, over TCP or its Unix socket.
+pub type UpstreamRead = Either<tcp::OwnedReadHalf, unix::OwnedReadHalf>;
+pub type UpstreamWrite = Either<tcp::OwnedWriteHalf, unix::OwnedWriteHalf>;
 
 /// Opens a connection to `addr`, halved.
 async fn open(addr: &UpstreamAddr) -> io::Result<(UpstreamRead, UpstreamWrite)> {
@@ -181,11 +132,11 @@ async fn open(addr: &UpstreamAddr) -> io::Result<(UpstreamRead, UpstreamWrite)> 
             let stream = TcpStream::connect((host.as_str(), *port)).await?;
             let _ = stream.set_nodelay(true);
             let (r, w) = stream.into_split();
-            (UpstreamRead::Tcp(r), UpstreamWrite::Tcp(w))
+            (Either::Left(r), Either::Left(w))
         }
         UpstreamAddr::Unix(path) => {
             let (r, w) = UnixStream::connect(path).await?.into_split();
-            (UpstreamRead::Unix(r), UpstreamWrite::Unix(w))
+            (Either::Right(r), Either::Right(w))
         }
     })
 }

@@ -201,14 +201,19 @@ async fn count(name: &str) -> i64 {
         .get(0)
 }
 
-/// Waits until `pg_stat_activity` shows another backend for which `condition` holds.
+/// Waits until `pg_stat_activity` shows another backend for which `condition`
+/// holds; fails, rather than hangs, if none shows within a minute.
 async fn until_activity(condition: &str) {
     let db = direct().await;
     let sql =
         format!("SELECT 1 FROM pg_stat_activity WHERE {condition} AND pid <> pg_backend_pid()");
-    while db.query_opt(&sql, &[]).await.unwrap().is_none() {
+    for _ in 0..3000 {
+        if db.query_opt(&sql, &[]).await.unwrap().is_some() {
+            return;
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    panic!("no backend with `{condition}` showed in pg_stat_activity");
 }
 
 /// The database's (or signoff's) message, else the error's own text.
