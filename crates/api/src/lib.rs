@@ -1,6 +1,8 @@
 //! The HTTP API contract (DESIGN §10): what the server accepts and answers.
 //! Shared by the server and its clients so the two cannot drift.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use signoff_core::approval::rfc3339;

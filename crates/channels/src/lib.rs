@@ -4,6 +4,8 @@
 //! Channels never decide. They tell reviewers about requests; reviews come
 //! back through the server, which hands them to the gateway.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod dispatch;
 mod http;
 pub mod slack;

@@ -3,6 +3,8 @@
 //! Classification never fails: what cannot be understood is reported with the
 //! `unknown` effect, which policy treats as sensitive (DESIGN invariant 1).
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod exec;
 mod http;
 mod shell;

@@ -1,5 +1,7 @@
 //! A typed client for signoff's HTTP API.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use std::time::Duration;
 
 use signoff_api::{

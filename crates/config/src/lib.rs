@@ -3,6 +3,8 @@
 //! Every error names the file, line and column, so `serve` can refuse to start
 //! with a message that says exactly what to fix (DESIGN invariant 1).
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

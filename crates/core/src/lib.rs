@@ -3,6 +3,8 @@
 //! Everything here is pure: no files, no sockets, no clocks (callers pass `now`).
 //! The types are the vocabulary of `DESIGN.md` §2 and the rules are its invariants §3.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod action;
 pub mod approval;
 pub mod audit;

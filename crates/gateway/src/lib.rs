@@ -6,6 +6,8 @@
 //! audit chain in the same transaction, before the caller hears the answer
 //! (invariant 5).
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod auth;
 mod decider;
 pub mod keys;

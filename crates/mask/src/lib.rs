@@ -5,6 +5,8 @@
 //! address parsing) reject look-alikes. Open-ended detectors run in their own
 //! passes. See [`Masker::mask_counting`] for the worst case.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod detectors;
 mod lines;
 

@@ -8,6 +8,8 @@
 //! tool results with `isError: true`, so the model reads why. Everything else
 //! (tools/list, resources, prompts, ping) passes through.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod envelope;
 pub mod jsonrpc;
 mod proxy;

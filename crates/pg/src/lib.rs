@@ -17,6 +17,8 @@
 //! **Invariant:** the proxy never decides; a statement reaches the database
 //! only after [`Gate::check`] answered [`Verdict::Allow`].
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod cancel;
 pub mod frame;
 #[doc(hidden)]

@@ -4,6 +4,8 @@
 //! signoff publishes, reads the approval annotations, and precomputes the
 //! entity store; [`PolicyEngine::decide`] is then pure and allocation-light.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod annotations;
 mod context;
 mod error;

@@ -1,6 +1,8 @@
 //! signoff's HTTP server (DESIGN §10): the check API, approvals, reviews, the
 //! audit log, health, Prometheus metrics and the OpenAPI document.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod channels;
 mod error;
 pub mod mcp;

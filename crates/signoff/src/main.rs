@@ -1,5 +1,7 @@
 //! The `signoff` command: a thin layer over the library crates.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod cmd;
 mod setup;
 

@@ -6,6 +6,8 @@
 //! fsync covers the group. A job's caller hears back only after its group has
 //! committed, so an acknowledged decision is durable (DESIGN invariant 5).
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod checkpoint;
 pub mod outbox;
 pub mod read;
