@@ -3,7 +3,8 @@
 //! mcp` runs it against the upstream directly and through signoff.
 //!
 //! MCP_BENCH_URL (endpoint), MCP_BENCH_TOKEN (optional bearer),
-//! MCP_BENCH_CALLS (per client, default 200). Without MCP_BENCH_URL it exits.
+//! MCP_BENCH_CALLS (per client, default 200), MCP_BENCH_CLIENTS (the counts
+//! to run, default `1,32`). Without MCP_BENCH_URL it exits.
 //! With MCP_BENCH_STATELESS=1 each call is one self-contained request of MCP
 //! 2026-07-28 (envelope in `_meta`, routing headers, no session) instead of
 //! a call in an rmcp session.
@@ -108,7 +109,11 @@ fn main() {
     let stateless = std::env::var("MCP_BENCH_STATELESS").is_ok_and(|v| v == "1");
     // reqwest is built without a default TLS provider (as in signoff).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    for clients in [1usize, 32] {
+    let counts: Vec<usize> = std::env::var("MCP_BENCH_CLIENTS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|c| c.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 32]);
+    for clients in counts {
         let mut all: Vec<Duration> = rt.block_on(async {
             let tasks: Vec<_> = (0..clients)
                 .map(|_| match stateless {
