@@ -421,7 +421,7 @@ impl Splice {
             }
         };
         if !mask_results {
-            return watched(up, id, report, flight);
+            return watched(up, id, report, flight).await;
         }
         let masked = self
             .rewrite(up, &id, Unread::Withheld, |m| self.mask(m))
@@ -981,6 +981,13 @@ impl Chunks {
         }
     }
 
+    fn ended() -> Chunks {
+        Chunks {
+            up: None,
+            content_type: None,
+        }
+    }
+
     /// The next chunk; after an error, the end.
     async fn next(&mut self) -> Option<Result<Bytes, reqwest13::Error>> {
         let up = self.up.as_mut()?;
@@ -1056,11 +1063,16 @@ impl Splitter {
 
 /// The upstream's answer streamed to the agent as it arrives, watched on
 /// the side for the call's outcome.
-fn watched(up: reqwest13::Response, id: Value, report: ReportOnDrop, flight: InFlight) -> Answer {
+async fn watched(
+    up: reqwest13::Response,
+    id: Value,
+    report: ReportOnDrop,
+    flight: InFlight,
+) -> Answer {
     let status = up.status();
     let headers = passed_headers(up.headers(), [CONTENT_TYPE, CONTENT_LENGTH]);
     let split = Splitter::new(&headers.get(CONTENT_TYPE).cloned());
-    let watch = Watch {
+    let mut watch = Watch {
         // A body of stated length must be sent whole.
         ends_at_answer: split.events.is_some() && !headers.contains_key(CONTENT_LENGTH),
         split,
@@ -1068,64 +1080,130 @@ fn watched(up: reqwest13::Response, id: Value, report: ReportOnDrop, flight: InF
         id,
         flight,
         report: Some(report),
+        first: None,
+        next: None,
     };
+    if watch.ends_at_answer {
+        watch.first = watch.first_write().await;
+    }
     let stream = futures_util::stream::unfold(watch, |mut w| async move {
-        let item = match w.ends_at_answer && w.report.is_none() {
-            // The answer is out and the spec has the server close the stream
-            // now. An end already here goes in the same write as the answer:
-            // a client that stops reading at the answer (the Python SDK does)
-            // would otherwise leave a half-read body, and its connection
-            // could not be used again. A stream that stays open is drained
-            // on the side, so the upstream connection goes back to the pool.
-            true => match w.chunks.next().now_or_never() {
-                Some(item) => item,
-                None => {
-                    tokio::spawn(drain_after_answer(w.chunks));
-                    return None;
-                }
-            },
-            false => w.chunks.next().await,
+        if let Some(first) = w.first.take() {
+            return Some((Ok(first), w));
+        }
+        let item = match w.next.take() {
+            Some(next) => next,
+            None => w.read().await?,
         };
         let seen = match &item {
             Some(Ok(chunk)) => w.split.messages(Some(chunk)),
             Some(Err(_)) => Vec::new(),
             None => w.split.messages(None),
         };
+        w.audit(seen);
+        w.yielded(item)
+    });
+    let mut r = Response::new(Body::from_stream(stream));
+    *r.status_mut() = status;
+    *r.headers_mut() = headers;
+    r
+}
+
+/// How long the start of an event stream waits for its first message, so
+/// that the headers, MCP 2025-11-25's priming event and a quick tool's
+/// answer leave in one write and the agent's client wakes once.
+const COALESCE: Duration = Duration::from_millis(2);
+/// Past this, what was gathered goes out without waiting for a message.
+const FIRST_WRITE_MAX: usize = 64 * 1024;
+
+type Item = Option<Result<Bytes, reqwest13::Error>>;
+
+impl Watch {
+    /// The next chunk of the answer; `None` when the stream should end here.
+    async fn read(&mut self) -> Option<Item> {
+        Some(match self.ends_at_answer && self.report.is_none() {
+            // The answer is out and the spec has the server close the stream
+            // now. An end already here goes in the same write as the answer:
+            // a client that stops reading at the answer (the Python SDK does)
+            // would otherwise leave a half-read body, and its connection
+            // could not be used again. A stream that stays open is drained
+            // on the side, so the upstream connection goes back to the pool.
+            true => match self.chunks.next().now_or_never() {
+                Some(item) => item,
+                None => {
+                    let chunks = std::mem::replace(&mut self.chunks, Chunks::ended());
+                    tokio::spawn(drain_after_answer(chunks));
+                    return None;
+                }
+            },
+            false => self.chunks.next().await,
+        })
+    }
+
+    /// The start of an event stream, gathered for one write: what arrives
+    /// within `COALESCE`, up to the first chunk that holds a message (or
+    /// `FIRST_WRITE_MAX` bytes).
+    async fn first_write(&mut self) -> Option<Bytes> {
+        let deadline = tokio::time::Instant::now() + COALESCE;
+        let mut gathered = bytes::BytesMut::new();
+        loop {
+            match tokio::time::timeout_at(deadline, self.chunks.next()).await {
+                Ok(Some(Ok(chunk))) => {
+                    let seen = self.split.messages(Some(&chunk));
+                    gathered.extend_from_slice(&chunk);
+                    let message = seen.iter().any(|text| !text.trim().is_empty());
+                    self.audit(seen);
+                    if message || gathered.len() >= FIRST_WRITE_MAX {
+                        break;
+                    }
+                }
+                // The end or an error: yielded after what was gathered.
+                Ok(after) => {
+                    self.next = Some(after);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        (!gathered.is_empty()).then(|| gathered.freeze())
+    }
+
+    /// Finishes the audit report once `seen` holds the answer.
+    fn audit(&mut self, seen: Vec<String>) {
         for text in seen {
-            if let Some(outcome) = answer_outcome(&text, &w.id) {
-                if let Some(r) = w.report.take() {
+            if let Some(outcome) = answer_outcome(&text, &self.id) {
+                if let Some(r) = self.report.take() {
                     r.finish(outcome.0, outcome.1);
                 }
             }
         }
+    }
+
+    /// What the stream yields for `item`.
+    fn yielded(mut self, item: Item) -> Option<(Result<Bytes, reqwest13::Error>, Watch)> {
         match item {
             Some(Err(e)) => {
-                if let Some(r) = w.report.take() {
+                if let Some(r) = self.report.take() {
                     r.finish(false, format!("the upstream's answer broke off: {e}"));
                 }
-                Some((Err(e), w))
+                Some((Err(e), self))
             }
-            Some(Ok(chunk)) => Some((Ok(chunk), w)),
+            Some(Ok(chunk)) => Some((Ok(chunk), self)),
             None => {
-                if let Some(r) = w.report.take() {
-                    match w.split.overflowed {
+                if let Some(r) = self.report.take() {
+                    match self.split.overflowed {
                         true => r.finish(
                             true,
                             format!(
                                 "the tool answered (over {MAX_ANSWER} bytes, not read for isError)"
                             ),
                         ),
-                        false => r.finish(false, w.flight.unanswered()),
+                        false => r.finish(false, self.flight.unanswered()),
                     }
                 }
                 None
             }
         }
-    });
-    let mut r = Response::new(Body::from_stream(stream));
-    *r.status_mut() = status;
-    *r.headers_mut() = headers;
-    r
+    }
 }
 
 /// One forwarded call's answer as it streams: the bytes, the messages in
@@ -1139,6 +1217,10 @@ struct Watch {
     report: Option<ReportOnDrop>,
     /// An event stream: it ends with the answer (see `watched`).
     ends_at_answer: bool,
+    /// The start of the stream, gathered for one write (see `COALESCE`).
+    first: Option<Bytes>,
+    /// What ended the gathering: the end or an error, yielded after `first`.
+    next: Option<Item>,
 }
 
 /// How long an upstream's event stream is read after its answer.
@@ -1489,5 +1571,83 @@ mod tests {
         let asked = r#"{"jsonrpc":"2.0","id":7,"result":{"resultType":"input_required","inputRequests":{}}}"#;
         let (_, detail) = answer_outcome(asked, &id).unwrap();
         assert!(detail.contains("`input_required`"), "{detail}");
+    }
+
+    /// An upstream's event stream as reqwest hands it over, fed by the test.
+    fn upstream_stream(chunks: mpsc::UnboundedReceiver<Bytes>) -> reqwest13::Response {
+        let frames = futures_util::stream::unfold(chunks, |mut rx| async move {
+            let chunk = rx.recv().await?;
+            Some((
+                Ok::<_, std::convert::Infallible>(http_body::Frame::data(chunk)),
+                rx,
+            ))
+        });
+        let body = reqwest13::Body::wrap(http_body_util::StreamBody::new(frames));
+        let mut r = http::Response::new(body);
+        r.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        reqwest13::Response::from(r)
+    }
+
+    /// `watched` over `up`, with the outcome it reports.
+    async fn watch(
+        up: reqwest13::Response,
+    ) -> (Answer, std::sync::mpsc::Receiver<crate::CallOutcome>) {
+        let session = Arc::new(Session {
+            upstream_id: None,
+            owner: Principal::Agent("a".into()),
+            url_elicitation: false,
+            stateless: false,
+            used: AtomicU64::new(0),
+            calls: Mutex::new(HashMap::new()),
+        });
+        let id = json!(7);
+        let (tx, outcomes) = std::sync::mpsc::channel();
+        let report = ReportOnDrop::start(crate::OutcomeReport::new(move |o| {
+            let _ = tx.send(o);
+        }));
+        let flight = InFlight::start(&session, &id);
+        (watched(up, id, report, flight).await, outcomes)
+    }
+
+    async fn next_write(body: &mut Body) -> Option<Bytes> {
+        use http_body_util::BodyExt;
+        let frame = body.frame().await?.unwrap();
+        Some(frame.into_data().unwrap())
+    }
+
+    const PRIMING: &[u8] = b"id: 0/1\nretry: 3000\ndata: \n\n";
+    const ANSWER: &[u8] = b"data: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"content\":[]}}\n\n";
+
+    #[tokio::test]
+    async fn a_quick_answer_leaves_with_its_priming_event_in_one_write() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tx.send(Bytes::from_static(PRIMING)).unwrap();
+        tx.send(Bytes::from_static(ANSWER)).unwrap();
+        drop(tx);
+        let (answer, outcomes) = watch(upstream_stream(rx)).await;
+        let mut body = answer.into_body();
+        assert_eq!(
+            next_write(&mut body).await.unwrap(),
+            [PRIMING, ANSWER].concat()
+        );
+        assert!(next_write(&mut body).await.is_none());
+        assert!(outcomes.try_recv().unwrap().succeeded);
+    }
+
+    #[tokio::test]
+    async fn a_slow_answer_does_not_hold_back_the_priming_event() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tx.send(Bytes::from_static(PRIMING)).unwrap();
+        // The answer is sent only once the priming event is out.
+        let (answer, outcomes) = watch(upstream_stream(rx)).await;
+        let mut body = answer.into_body();
+        assert_eq!(next_write(&mut body).await.unwrap(), PRIMING);
+        assert!(outcomes.try_recv().is_err(), "no outcome before the answer");
+        tx.send(Bytes::from_static(ANSWER)).unwrap();
+        assert_eq!(next_write(&mut body).await.unwrap(), ANSWER);
+        assert!(outcomes.try_recv().unwrap().succeeded);
+        drop(tx);
+        assert!(next_write(&mut body).await.is_none());
     }
 }
