@@ -186,16 +186,6 @@ NGINX
     s=$(MCP_BENCH_CLIENTS=32 MCP_BENCH_CALLS=$calls MCP_BENCH_URL="http://127.0.0.1:$so_port/mcp/upstream" MCP_BENCH_TOKEN="$token" "$bench_bin")
     echo "$d | $s" >>bench/out/mcp-rounds.txt
   done
-  python3 - <<'PY'
-import re, statistics
-added = []
-for line in open("bench/out/mcp-rounds.txt"):
-    d, s = (int(re.search(r"p99_us=(\d+)", half)[1]) for half in line.split("|"))
-    added.append((s - d) / 1000)
-if added:
-    rounds = ", ".join(f"{a:+.2f}" for a in added)
-    print(f"  32 clients, {len(added)} alternating rounds: added p99 {rounds} ms; median {statistics.median(added):+.2f} ms")
-PY
   # The stateless revision (MCP 2026-07-28): one self-contained POST per call.
   MCP_BENCH_STATELESS=1 MCP_BENCH_CALLS=$calls MCP_BENCH_URL="http://127.0.0.1:$up_port/mcp" "$bench_bin" >bench/out/mcp-stateless-direct.txt
   MCP_BENCH_STATELESS=1 MCP_BENCH_CALLS=$calls MCP_BENCH_URL="http://127.0.0.1:$so_port/mcp/upstream" MCP_BENCH_TOKEN="$token" "$bench_bin" >bench/out/mcp-stateless-signoff.txt
@@ -249,6 +239,16 @@ for c in sorted(a):
     print(f"  {c:>2} clients, stdio target through signoff: session p50 {ap50/1000:.2f} ms p99 {ap99/1000:.2f} ms | "
           f"stateless p50 {bp50/1000:.2f} ms p99 {bp99/1000:.2f} ms")
 print(f"  stdio upstream processes the stateless calls started: {started} (one per principal, shared)")
+PY
+  python3 - <<'PY'
+import re, statistics
+added = []
+for line in open("bench/out/mcp-rounds.txt"):
+    d, s = (int(re.search(r"p99_us=(\d+)", half)[1]) for half in line.split("|"))
+    added.append((s - d) / 1000)
+if added:
+    rounds = ", ".join(f"{a:+.2f}" for a in added)
+    print(f"  32 clients, {len(added)} alternating rounds: added p99 {rounds} ms; median {statistics.median(added):+.2f} ms")
 PY
   echo "  audit after the run: $(target/release/signoff audit verify --data-dir "$dir/data")"
   # Every allowed call waits for the group commit that makes its decision
