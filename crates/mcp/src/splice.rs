@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use bytes::Bytes;
-use futures_util::FutureExt;
+use futures_util::{FutureExt, StreamExt};
 use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
@@ -967,7 +967,8 @@ impl Drop for HeldGuard {
     }
 }
 
-/// An upstream response body, chunk by chunk.
+/// An upstream response body, chunk by chunk; the default has ended.
+#[derive(Default)]
 struct Chunks {
     up: Option<reqwest13::Response>,
     content_type: Option<HeaderValue>,
@@ -978,13 +979,6 @@ impl Chunks {
         Chunks {
             content_type: up.headers().get(CONTENT_TYPE).cloned(),
             up: Some(up),
-        }
-    }
-
-    fn ended() -> Chunks {
-        Chunks {
-            up: None,
-            content_type: None,
         }
     }
 
@@ -1080,16 +1074,13 @@ async fn watched(
         id,
         flight,
         report: Some(report),
-        first: None,
         next: None,
     };
-    if watch.ends_at_answer {
-        watch.first = watch.first_write().await;
-    }
-    let stream = futures_util::stream::unfold(watch, |mut w| async move {
-        if let Some(first) = w.first.take() {
-            return Some((Ok(first), w));
-        }
+    let first = match watch.ends_at_answer {
+        true => watch.first_write().await,
+        false => None,
+    };
+    let rest = futures_util::stream::unfold(watch, |mut w| async move {
         let item = match w.next.take() {
             Some(next) => next,
             None => w.read().await?,
@@ -1102,6 +1093,7 @@ async fn watched(
         w.audit(seen);
         w.yielded(item)
     });
+    let stream = futures_util::stream::iter(first.map(Ok)).chain(rest);
     let mut r = Response::new(Body::from_stream(stream));
     *r.status_mut() = status;
     *r.headers_mut() = headers;
@@ -1130,8 +1122,7 @@ impl Watch {
             true => match self.chunks.next().now_or_never() {
                 Some(item) => item,
                 None => {
-                    let chunks = std::mem::replace(&mut self.chunks, Chunks::ended());
-                    tokio::spawn(drain_after_answer(chunks));
+                    tokio::spawn(drain_after_answer(std::mem::take(&mut self.chunks)));
                     return None;
                 }
             },
@@ -1217,9 +1208,8 @@ struct Watch {
     report: Option<ReportOnDrop>,
     /// An event stream: it ends with the answer (see `watched`).
     ends_at_answer: bool,
-    /// The start of the stream, gathered for one write (see `COALESCE`).
-    first: Option<Bytes>,
-    /// What ended the gathering: the end or an error, yielded after `first`.
+    /// What ended `first_write`'s gathering: the end or an error, yielded
+    /// after what it gathered.
     next: Option<Item>,
 }
 
