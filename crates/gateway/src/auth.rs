@@ -148,7 +148,7 @@ impl Gateway {
         );
         event.details = details;
         // A failed audit write must not turn a refusal into something else.
-        if let Err(err) = self.inner.store.write(move |tx| tx.append(event)).await {
+        if let Err(err) = self.inner.store.append(event).await {
             tracing::error!(error = %err, "could not audit an authentication failure");
         }
     }

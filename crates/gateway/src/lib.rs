@@ -220,7 +220,7 @@ impl Gateway {
     pub async fn record_start(&self, details: Value) -> Result<(), GatewayError> {
         let mut e = AuditEvent::new(AuditKind::GatewayStarted, "system", timestamp(now()));
         e.details = details;
-        self.inner.store.write(move |tx| tx.append(e)).await?;
+        self.inner.store.append(e).await?;
         Ok(())
     }
 
@@ -377,14 +377,14 @@ impl Gateway {
                     deferred = Some(Box::new(decided));
                 } else {
                     deferred = None;
-                    self.inner.store.write(move |tx| tx.append(decided)).await?;
+                    self.inner.store.append(decided).await?;
                 }
                 (CheckVerdict::Allow, None)
             }
             Decision::Deny { reason, .. } => {
                 deferred = None;
                 let reason = reason.clone();
-                self.inner.store.write(move |tx| tx.append(decided)).await?;
+                self.inner.store.append(decided).await?;
                 (CheckVerdict::Deny { reason }, None)
             }
             Decision::RequireApproval {

@@ -29,11 +29,17 @@ fn bench(c: &mut Criterion) {
     let store = Store::open(dir.path()).unwrap();
     let mut g = c.benchmark_group("audit_append");
     g.sample_size(10);
-    for writers in [1usize, 64] {
+    // `write` runs a job in its own savepoint; `append` is the decision
+    // path's lone event without one.
+    for (name, writers, lone) in [
+        ("durable_events", 1usize, false),
+        ("durable_events", 64, false),
+        ("durable_appends", 64, true),
+    ] {
         let per_iter = 512;
         g.throughput(Throughput::Elements(per_iter as u64));
         g.bench_with_input(
-            BenchmarkId::new("durable_events", format!("{writers}_writers")),
+            BenchmarkId::new(name, format!("{writers}_writers")),
             &writers,
             |b, &writers| {
                 b.iter(|| {
@@ -43,7 +49,12 @@ fn bench(c: &mut Criterion) {
                             let s = store.clone();
                             tasks.push(tokio::spawn(async move {
                                 for _ in 0..per_iter / writers {
-                                    s.write(|tx| tx.append(event())).await.unwrap();
+                                    match lone {
+                                        true => s.append(event()).await.unwrap(),
+                                        false => {
+                                            s.write(|tx| tx.append(event())).await.unwrap();
+                                        }
+                                    }
                                 }
                             }));
                         }

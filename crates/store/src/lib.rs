@@ -55,21 +55,24 @@ impl From<serde_json::Error> for StoreError {
 
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 type Work = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Completion) + Send>;
+/// Told once an append's group commit is over.
+type Waiter = oneshot::Sender<Result<(), StoreError>>;
 
 /// What the writer thread is sent.
 pub(crate) enum Wake {
     /// A job someone waits for: it commits with whatever else is queued.
-    Awaited(Work),
+    Awaited(Queued),
     /// Detached jobs are waiting in the buffer.
     Detached,
 }
 
-/// A job queued without waiting for it.
+/// A job for a group commit.
 pub(crate) enum Queued {
     Work(Work),
     /// A lone append needs no savepoint: one INSERT is atomic by itself,
-    /// and the chain head moves only when it succeeds.
-    Append(Box<signoff_core::AuditEvent>),
+    /// and the chain head moves only when it succeeds. The waiter, if any,
+    /// hears back after the commit.
+    Append(Box<signoff_core::AuditEvent>, Option<Waiter>),
     /// An allowed read's decided event: the reads of one caller and target
     /// in a group commit become one `reads.batched` event.
     Read(Box<signoff_core::AuditEvent>),
@@ -165,7 +168,22 @@ impl Store {
             let jobs = self.inner.jobs.lock().map_err(|_| StoreError::Closed)?;
             jobs.as_ref()
                 .ok_or(StoreError::Closed)?
-                .send(Wake::Awaited(work))
+                .send(Wake::Awaited(Queued::Work(work)))
+                .map_err(|_| StoreError::Closed)?;
+        }
+        result.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Appends one audit event in the next group commit and returns once it is
+    /// durable: [`Store::write`] with `tx.append`, without the job's savepoint.
+    /// The path of every decision that must be recorded before its effect.
+    pub async fn append(&self, event: signoff_core::AuditEvent) -> Result<(), StoreError> {
+        let (done, result) = oneshot::channel();
+        {
+            let jobs = self.inner.jobs.lock().map_err(|_| StoreError::Closed)?;
+            jobs.as_ref()
+                .ok_or(StoreError::Closed)?
+                .send(Wake::Awaited(Queued::Append(Box::new(event), Some(done))))
                 .map_err(|_| StoreError::Closed)?;
         }
         result.await.map_err(|_| StoreError::Closed)?
@@ -195,7 +213,7 @@ impl Store {
     /// Queues one audit event like [`Store::write_detached`], at a fraction
     /// of its cost: the path of every allowed read.
     pub fn append_detached(&self, event: signoff_core::AuditEvent) -> Result<(), StoreError> {
-        self.queue(Queued::Append(Box::new(event)))
+        self.queue(Queued::Append(Box::new(event), None))
     }
 
     /// Queues an allowed read's decided event (outcome included) like

@@ -74,6 +74,57 @@ async fn a_failing_job_rolls_back_alone() {
     assert!(verify_store(&store).ok());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn awaited_appends_share_a_commit_with_a_failing_job_and_keep_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            match i % 10 {
+                // No savepoint of its own: the failing job's rollback to its
+                // savepoint must not take the appends around it along.
+                5 => s
+                    .write(move |tx| {
+                        tx.append(event(i))?;
+                        Err::<(), _>(StoreError::Rejected("no".into()))
+                    })
+                    .await
+                    .is_err(),
+                _ => s.append(event(i)).await.is_ok(),
+            }
+        }));
+    }
+    for t in tasks {
+        assert!(t.await.unwrap());
+    }
+    let events = store
+        .read(|c| read::events(c, &read::AuditFilter::default()))
+        .await
+        .unwrap();
+    let mut is: Vec<u64> = events
+        .iter()
+        .map(|e| e.details["i"].as_u64().unwrap())
+        .collect();
+    is.sort();
+    let want: Vec<u64> = (0..100).filter(|i| i % 10 != 5).collect();
+    assert_eq!(is, want);
+    let report = verify_store(&store);
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(report.events, 90);
+}
+
+#[tokio::test]
+async fn an_append_after_shutdown_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.append(event(1)).await.unwrap();
+    store.shutdown();
+    assert_eq!(store.append(event(2)).await, Err(StoreError::Closed));
+    assert_eq!(verify_store(&store).events, 1);
+}
+
 #[tokio::test]
 async fn the_log_is_append_only_through_sql() {
     let dir = tempfile::tempdir().unwrap();
@@ -464,11 +515,11 @@ fn reads_split_into_groups_per_caller() {
     };
     let mut batch = vec![
         read("agent:a", None, 0),
-        Queued::Append(Box::new(event(100))),
+        Queued::Append(Box::new(event(100)), None),
         read("agent:b", None, 1),
         read("agent:a", None, 2),
         read("agent:a", Some("rita"), 3),
-        Queued::Append(Box::new(event(101))),
+        Queued::Append(Box::new(event(101)), None),
     ];
     batch.extend((4..2100).map(|i| read("agent:b", None, i)));
     let (groups, rest) = crate::write::split_reads(batch);
@@ -485,7 +536,7 @@ fn reads_split_into_groups_per_caller() {
     let rest: Vec<u64> = rest
         .iter()
         .map(|q| match q {
-            Queued::Append(e) => e.details["i"].as_u64().unwrap(),
+            Queued::Append(e, _) => e.details["i"].as_u64().unwrap(),
             _ => panic!("only reads are taken out"),
         })
         .collect();

@@ -281,7 +281,7 @@ fn gather(first: Wake, jobs: &mpsc::Receiver<Wake>, detached: &Detached) -> (Vec
         }
     }
     let mut batch = take_detached(detached);
-    batch.extend(awaited.into_iter().map(Queued::Work));
+    batch.extend(awaited);
     (batch, open)
 }
 
@@ -339,9 +339,17 @@ fn commit_group(
     for job in batch {
         let job = match job {
             Queued::Work(job) => job,
-            Queued::Append(event) => {
-                if let Err(e) = w.append(*event) {
-                    tracing::error!(error = %e, "a queued audit event could not be written");
+            Queued::Append(event, waiter) => {
+                let appended = w.append(*event).map(drop);
+                match waiter {
+                    Some(done) => completions.push(Box::new(move |commit| {
+                        let _ = done.send(commit.and(appended));
+                    })),
+                    None => {
+                        if let Err(e) = appended {
+                            tracing::error!(error = %e, "a queued audit event could not be written");
+                        }
+                    }
                 }
                 continue;
             }
