@@ -24,6 +24,12 @@ fn verify_store(store: &Store) -> VerifyReport {
     store.read_blocking(|c| verify(c, None, |_| {})).unwrap()
 }
 
+fn assert_whole_chain(store: &Store, events: u64) {
+    let report = verify_store(store);
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(report.events, events);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_appends_form_one_unbroken_chain() {
     let dir = tempfile::tempdir().unwrap();
@@ -41,9 +47,7 @@ async fn concurrent_appends_form_one_unbroken_chain() {
     }
     seqs.sort();
     assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
-    let report = verify_store(&store);
-    assert!(report.ok(), "{report:?}");
-    assert_eq!(report.events, 200);
+    assert_whole_chain(&store, 200);
 }
 
 #[tokio::test]
@@ -110,9 +114,7 @@ async fn awaited_appends_share_a_commit_with_a_failing_job_and_keep_the_chain() 
     is.sort();
     let want: Vec<u64> = (0..100).filter(|i| i % 10 != 5).collect();
     assert_eq!(is, want);
-    let report = verify_store(&store);
-    assert!(report.ok(), "{report:?}");
-    assert_eq!(report.events, 90);
+    assert_whole_chain(&store, 90);
 }
 
 #[tokio::test]
@@ -122,7 +124,7 @@ async fn an_append_after_shutdown_is_refused() {
     store.append(event(1)).await.unwrap();
     store.shutdown();
     assert_eq!(store.append(event(2)).await, Err(StoreError::Closed));
-    assert_eq!(verify_store(&store).events, 1);
+    assert_whole_chain(&store, 1);
 }
 
 #[tokio::test]
