@@ -108,6 +108,7 @@ fn main() {
         .expect("runtime");
     let stateless = std::env::var("MCP_BENCH_STATELESS").is_ok_and(|v| v == "1");
     // reqwest is built without a default TLS provider (as in signoff).
+    #[allow(deprecated)] // see `upstream::http_client`
     let _ = rustls::crypto::ring::default_provider().install_default();
     let counts: Vec<usize> = std::env::var("MCP_BENCH_CLIENTS")
         .ok()

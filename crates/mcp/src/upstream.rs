@@ -128,7 +128,10 @@ pub(crate) fn http_client() -> Result<reqwest13::Client, UpstreamError> {
     if let Some(client) = CLIENT.get() {
         return Ok(client.clone());
     }
-    // reqwest is built without a default TLS provider; ring is ours.
+    // reqwest is built without a default TLS provider; ring is ours (no cmake
+    // for aws-lc-rs). rustls 0.23.48 deprecates it for lacking post-quantum
+    // key exchange; it stays supported.
+    #[allow(deprecated)]
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest13::Client::builder()
         .tcp_nodelay(true)

@@ -42,6 +42,9 @@ pub fn load_tls(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> 
             message: e.to_string(),
         })?
         .ok_or_else(|| TlsError::NoKey(key.display().to_string()))?;
+    // ring, not aws-lc-rs: no cmake to build it with. rustls 0.23.48 deprecates
+    // ring's provider for lacking post-quantum key exchange; it stays supported.
+    #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
