@@ -398,6 +398,43 @@ fn count(store: &Store) -> i64 {
         .unwrap()
 }
 
+/// Waits (up to a minute, far beyond any linger) for `n` audit rows.
+async fn eventually_count(store: &Store, n: i64) -> i64 {
+    for _ in 0..600 {
+        if count(store) >= n {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    count(store)
+}
+
+/// A queued job commits without any awaited write after it, whether the
+/// writer was idle or had just committed.
+#[tokio::test]
+async fn a_queued_job_commits_without_an_awaited_write_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    tokio::time::sleep(DETACHED_LINGER * 20).await;
+    store.append_detached(event(1)).unwrap();
+    assert_eq!(
+        eventually_count(&store, 1).await,
+        1,
+        "queued to an idle writer"
+    );
+    store.append(event(2)).await.unwrap();
+    store.append_detached(event(3)).unwrap();
+    assert_eq!(
+        eventually_count(&store, 3).await,
+        3,
+        "queued after a commit"
+    );
+    tokio::time::sleep(DETACHED_LINGER * 20).await;
+    store.append_read(event(4)).unwrap();
+    assert_eq!(eventually_count(&store, 4).await, 4, "a read queued later");
+    assert_whole_chain(&store, 4);
+}
+
 /// Detached jobs and appends are batched without a waiter, yet none is
 /// lost: an awaited write commits every one queued before it, and a clean
 /// shutdown commits the rest. A failing detached job takes only itself down.
