@@ -1085,12 +1085,15 @@ async fn watched(
             Some(next) => next,
             None => w.read().await?,
         };
-        let seen = match &item {
-            Some(Ok(chunk)) => w.split.messages(Some(chunk)),
-            Some(Err(_)) => Vec::new(),
-            None => w.split.messages(None),
-        };
-        w.audit(seen);
+        match &item {
+            Some(Ok(chunk)) => {
+                w.observe(Some(chunk));
+            }
+            Some(Err(_)) => {}
+            None => {
+                w.observe(None);
+            }
+        }
         w.yielded(item)
     });
     let stream = futures_util::stream::iter(first.map(Ok)).chain(rest);
@@ -1139,10 +1142,8 @@ impl Watch {
         loop {
             match tokio::time::timeout_at(deadline, self.chunks.next()).await {
                 Ok(Some(Ok(chunk))) => {
-                    let seen = self.split.messages(Some(&chunk));
+                    let message = self.observe(Some(&chunk));
                     gathered.extend_from_slice(&chunk);
-                    let message = seen.iter().any(|text| !text.trim().is_empty());
-                    self.audit(seen);
                     if message || gathered.len() >= FIRST_WRITE_MAX {
                         break;
                     }
@@ -1158,8 +1159,12 @@ impl Watch {
         (!gathered.is_empty()).then(|| gathered.freeze())
     }
 
-    /// Finishes the audit report once `seen` holds the answer.
-    fn audit(&mut self, seen: Vec<String>) {
+    /// Reads the messages `chunk` completes (`None`: the end) and finishes
+    /// the audit report if the answer is among them. Whether any message,
+    /// not just comments or an empty priming event, was complete.
+    fn observe(&mut self, chunk: Option<&[u8]>) -> bool {
+        let seen = self.split.messages(chunk);
+        let message = seen.iter().any(|text| !text.trim().is_empty());
         for text in seen {
             if let Some(outcome) = answer_outcome(&text, &self.id) {
                 if let Some(r) = self.report.take() {
@@ -1167,6 +1172,7 @@ impl Watch {
                 }
             }
         }
+        message
     }
 
     /// What the stream yields for `item`.

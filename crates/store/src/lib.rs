@@ -2,8 +2,8 @@
 //!
 //! All writes go through one writer thread that commits them in groups: every
 //! job queued while a commit is in flight joins the next transaction, each in
-//! its own savepoint, so one failing job never takes the others down and one
-//! fsync covers the group. A job's caller hears back only after its group has
+//! its own savepoint (a lone append, atomic by itself, needs none), so one
+//! failing job never takes the others down and one fsync covers the group. A job's caller hears back only after its group has
 //! committed, so an acknowledged decision is durable (DESIGN invariant 5).
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -164,13 +164,7 @@ impl Store {
             });
             (ok, completion)
         });
-        {
-            let jobs = self.inner.jobs.lock().map_err(|_| StoreError::Closed)?;
-            jobs.as_ref()
-                .ok_or(StoreError::Closed)?
-                .send(Wake::Awaited(Queued::Work(work)))
-                .map_err(|_| StoreError::Closed)?;
-        }
+        self.send_awaited(Queued::Work(work))?;
         result.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -179,14 +173,17 @@ impl Store {
     /// The path of every decision that must be recorded before its effect.
     pub async fn append(&self, event: signoff_core::AuditEvent) -> Result<(), StoreError> {
         let (done, result) = oneshot::channel();
-        {
-            let jobs = self.inner.jobs.lock().map_err(|_| StoreError::Closed)?;
-            jobs.as_ref()
-                .ok_or(StoreError::Closed)?
-                .send(Wake::Awaited(Queued::Append(Box::new(event), Some(done))))
-                .map_err(|_| StoreError::Closed)?;
-        }
+        self.send_awaited(Queued::Append(Box::new(event), Some(done)))?;
         result.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Hands a job someone waits for to the writer.
+    fn send_awaited(&self, job: Queued) -> Result<(), StoreError> {
+        let jobs = self.inner.jobs.lock().map_err(|_| StoreError::Closed)?;
+        jobs.as_ref()
+            .ok_or(StoreError::Closed)?
+            .send(Wake::Awaited(job))
+            .map_err(|_| StoreError::Closed)
     }
 
     /// Queues `f` for a group commit soon (within a few milliseconds) without
