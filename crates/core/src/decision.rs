@@ -18,6 +18,21 @@ pub struct ApprovalRequirement {
     pub max_window: Option<Duration>,
 }
 
+impl ApprovalRequirement {
+    /// Who must approve, in words for the waiting caller:
+    /// `2 approvals by someone in dba or sre`.
+    pub fn in_words(&self) -> String {
+        let count = match self.approvals {
+            1 => "1 approval".to_owned(),
+            n => format!("{n} approvals"),
+        };
+        match self.reviewer_groups.as_slice() {
+            [] => format!("{count} by a human other than the requester and its owner"),
+            groups => format!("{count} by someone in {}", groups.join(" or ")),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum Decision {
@@ -78,5 +93,36 @@ pub mod opt_secs {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         Ok(Option::<u64>::deserialize(d)?.map(Duration::from_secs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_requirement_in_words_names_the_count_and_the_groups() {
+        let cases = [
+            (
+                1,
+                vec![],
+                "1 approval by a human other than the requester and its owner",
+            ),
+            (1, vec!["dba"], "1 approval by someone in dba"),
+            (
+                2,
+                vec!["dba", "sre"],
+                "2 approvals by someone in dba or sre",
+            ),
+        ];
+        for (approvals, groups, words) in cases {
+            let r = ApprovalRequirement {
+                approvals,
+                reviewer_groups: groups.into_iter().map(String::from).collect(),
+                ttl: Duration::from_secs(60),
+                max_window: None,
+            };
+            assert_eq!(r.in_words(), words);
+        }
     }
 }

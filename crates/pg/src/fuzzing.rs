@@ -11,7 +11,7 @@ use signoff_core::{AuthMethod, Caller, Principal};
 use tokio::sync::Notify;
 
 use crate::frame::FrameReader;
-use crate::relay::Relay;
+use crate::relay::{Expectations, Relay};
 use crate::session::ClientHalf;
 use crate::{
     BoxFuture, Gate, Login, Outcome, RowMasking, Settings, Statement, UpstreamConfig, Verdict,
@@ -31,7 +31,12 @@ impl Gate for FuzzGate {
     fn login_failed<'a>(&'a self, _: &'a str, _: String) -> BoxFuture<'a, ()> {
         Box::pin(async {})
     }
-    fn check<'a>(&'a self, _: &'a Caller, s: Statement) -> BoxFuture<'a, Verdict<()>> {
+    fn check<'a>(
+        &'a self,
+        _: &'a Caller,
+        s: Statement,
+        _: crate::HeldTx,
+    ) -> BoxFuture<'a, Verdict<()>> {
         Box::pin(async move {
             match s.sql.len() % 3 {
                 0 => Verdict::Refuse {
@@ -65,25 +70,10 @@ pub fn session(client: &[u8], upstream: &[u8]) {
                     .map(Arc::new)
             })
             .clone();
-        let settings = Arc::new(Settings {
-            target: "db".into(),
-            upstream: UpstreamConfig {
-                addr: crate::UpstreamAddr::Tcp {
-                    host: "127.0.0.1".into(),
-                    port: 1,
-                },
-                user: "u".into(),
-                password: None,
-                database: "d".into(),
-                connect_timeout: Duration::from_secs(1),
-            },
-            max_message_bytes: 1 << 16,
-            masking: masker.map(|masker| RowMasking {
-                masker,
-                columns: vec!["secret".into()],
-            }),
-            tls: None,
-        });
+        let settings = offline_settings(masker.map(|masker| RowMasking {
+            masker,
+            columns: vec!["secret".into()],
+        }));
         let (tx, rx) = crate::relay::expectations();
         let relay = Relay {
             gate: Arc::new(FuzzGate),
@@ -92,28 +82,58 @@ pub fn session(client: &[u8], upstream: &[u8]) {
             expect: rx,
             masking: settings.masking.clone(),
         };
-        let mut half = ClientHalf {
-            gate: Arc::new(FuzzGate),
-            caller: Caller {
-                principal: Principal::Agent("fuzz".into()),
-                on_behalf_of: "owner".into(),
-                groups: Default::default(),
-                auth: AuthMethod::ApiKey {
-                    key_id: "so_fuzz".into(),
-                },
-            },
-            settings,
-            upstream: tokio::io::sink(),
-            expect: tx,
-            hold: Arc::new(Notify::new()),
-            statements: HashMap::new(),
-            portals: HashMap::new(),
-            skipping: false,
-            out: BytesMut::new(),
-        };
+        let mut half = client_half(Arc::new(FuzzGate), settings, tokio::io::sink(), tx);
         let mut reader = FrameReader::new(client, 1 << 16);
         let _ = half.run(&mut reader).await;
         drop(half);
         let _ = relay.run().await;
     });
+}
+
+/// Settings of a target `db` whose sessions never dial the database.
+pub(crate) fn offline_settings(masking: Option<RowMasking>) -> Arc<Settings> {
+    Arc::new(Settings {
+        target: "db".into(),
+        upstream: UpstreamConfig {
+            addr: crate::UpstreamAddr::Tcp {
+                host: "127.0.0.1".into(),
+                port: 1,
+            },
+            user: "u".into(),
+            password: None,
+            database: "d".into(),
+            connect_timeout: Duration::from_secs(1),
+        },
+        max_message_bytes: 1 << 16,
+        masking,
+        tls: None,
+    })
+}
+
+/// The client half of a session logged in as `agent:fuzz`.
+pub(crate) fn client_half<G: Gate, W>(
+    gate: Arc<G>,
+    settings: Arc<Settings>,
+    upstream: W,
+    expect: Expectations<G::Ticket>,
+) -> ClientHalf<G, W> {
+    ClientHalf {
+        gate,
+        caller: Caller {
+            principal: Principal::Agent("fuzz".into()),
+            on_behalf_of: "owner".into(),
+            groups: Default::default(),
+            auth: AuthMethod::ApiKey {
+                key_id: "so_fuzz".into(),
+            },
+        },
+        settings,
+        upstream,
+        expect,
+        hold: Arc::new(Notify::new()),
+        statements: HashMap::new(),
+        portals: HashMap::new(),
+        skipping: false,
+        out: BytesMut::new(),
+    }
 }

@@ -94,6 +94,21 @@ pub enum Outcome {
     NotRun,
 }
 
+/// A statement held for approval, as the client is told at once (in a
+/// NoticeResponse, which psql and libpq show while the statement waits).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Held {
+    pub request_id: String,
+    pub review_url: String,
+    /// Who must approve, in words (`1 approval by someone in dba`).
+    pub needs: String,
+    /// How long the statement is held before it is refused as pending.
+    pub hold: Duration,
+}
+
+/// Where [`Gate::check`] reports a hold; dropped unused when none happens.
+pub type HeldTx = tokio::sync::oneshot::Sender<Held>;
+
 /// A principal's login material.
 pub struct Login {
     /// Every live key's verifier, with the key's public id.
@@ -113,11 +128,13 @@ pub trait Gate: Send + Sync + 'static {
     fn caller(&self, user: &str, key_id: &str) -> Result<Caller, String>;
     /// Audits a failed login.
     fn login_failed<'a>(&'a self, user: &'a str, why: String) -> BoxFuture<'a, ()>;
-    /// Decides `statement`, holding while it awaits approval.
+    /// Decides `statement`, holding while it awaits approval; a hold is
+    /// reported on `held` as soon as it starts.
     fn check<'a>(
         &'a self,
         caller: &'a Caller,
         statement: Statement,
+        held: HeldTx,
     ) -> BoxFuture<'a, Verdict<Self::Ticket>>;
     /// Records how an allowed statement went.
     fn outcome(&self, ticket: Self::Ticket, outcome: Outcome, duration: Duration);

@@ -47,6 +47,8 @@ pub(crate) enum Expect<T> {
     },
     /// Send this to the client now and end the session (a fatal error).
     Fatal(Bytes),
+    /// Send this to the client now (a NoticeResponse about a hold).
+    Notice(Bytes),
 }
 
 impl<T> Expect<T> {
@@ -58,15 +60,15 @@ impl<T> Expect<T> {
             Expect::Bind { .. } => tag == b'2',
             Expect::Describe { .. } => matches!(tag, b'T' | b'n'),
             Expect::Close { .. } => tag == b'3',
-            Expect::Refused { .. } | Expect::Fatal(_) => false,
+            Expect::Refused { .. } | Expect::Fatal(_) | Expect::Notice(_) => false,
         }
     }
 }
 
 /// The client half's end of the expectations. Entries are queued without
 /// waking the relay, which reads them when the response arrives (an entry is
-/// always queued before its message is written upstream); only a fatal error
-/// or the end of the client half wakes it.
+/// always queued before its message is written upstream); only a fatal error,
+/// a notice or the end of the client half wakes it.
 pub(crate) struct Expectations<T> {
     queue: Arc<std::sync::Mutex<VecDeque<Expect<T>>>>,
     wake: mpsc::UnboundedSender<Expect<T>>,
@@ -97,7 +99,7 @@ impl<T> Expectations<T> {
             return Err(());
         }
         match e {
-            Expect::Fatal(_) => self.wake.send(e).map_err(drop),
+            Expect::Fatal(_) | Expect::Notice(_) => self.wake.send(e).map_err(drop),
             e => {
                 self.queue.lock().map_err(drop)?.push_back(e);
                 Ok(())
@@ -137,13 +139,20 @@ impl<G: Gate, R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Relay<G, R, W> {
         let mut descs = Descriptions::default();
         let mut out = BytesMut::with_capacity(16 * 1024);
         loop {
-            if let Ok(Expect::Fatal(bytes)) = self.expect.wake.try_recv() {
-                out.extend_from_slice(&bytes);
-                let _ = self.client.write_all(&out).await;
-                let _ = self.client.shutdown().await;
-                self.expect.drain_into(&mut queue);
-                self.settle(&mut queue);
-                return Err("fatal error sent to the client".into());
+            match self.expect.wake.try_recv() {
+                Ok(Expect::Fatal(bytes)) => {
+                    out.extend_from_slice(&bytes);
+                    let _ = self.client.write_all(&out).await;
+                    let _ = self.client.shutdown().await;
+                    self.expect.drain_into(&mut queue);
+                    self.settle(&mut queue);
+                    return Err("fatal error sent to the client".into());
+                }
+                // Between whole messages, which is where a notice may go.
+                Ok(Expect::Notice(bytes)) => out.extend_from_slice(&bytes),
+                // Only fatal errors and notices are sent on the channel.
+                Ok(e) => queue.push_back(e),
+                Err(_) => {}
             }
             self.expect.drain_into(&mut queue);
             match self.upstream.buffered() {
@@ -177,7 +186,13 @@ impl<G: Gate, R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Relay<G, R, W> {
                             self.settle(&mut queue);
                             return Err("fatal error sent to the client".into());
                         }
-                        // Only fatal errors are sent on the channel.
+                        Some(Expect::Notice(bytes)) => {
+                            if let Err(e) = self.client.write_all(&bytes).await {
+                                self.settle(&mut queue);
+                                return Err(format!("the client went away: {e}"));
+                            }
+                        }
+                        // Only fatal errors and notices are sent on the channel.
                         Some(e) => queue.push_back(e),
                         // The client half ended: nothing more will be sent.
                         None => {

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use pgwire::messages::simplequery::Query;
@@ -23,7 +23,10 @@ use crate::cancel::Registry;
 use crate::frame::{message, Frame, FrameError, FrameReader};
 use crate::messages;
 use crate::relay::{Expect, Relay};
-use crate::{scram, upstream, Gate, Outcome, Settings, Statement, Verdict};
+use crate::{scram, upstream, Gate, Held, Outcome, Settings, Statement, Verdict};
+
+/// How often the client of a held statement hears that it still waits.
+const HOLD_REMINDER: Duration = Duration::from_secs(30);
 
 const SSL_REQUEST: i32 = 80877103;
 const GSSENC_REQUEST: i32 = 80877104;
@@ -410,6 +413,16 @@ async fn send<W: AsyncWrite + Unpin>(write: &mut W, m: Authentication) -> Result
 
 /// An ErrorResponse frame.
 pub(crate) fn error_frame(severity: &str, sqlstate: &str, text: &str, hint: Option<&str>) -> Bytes {
+    fields_frame(b'E', severity, sqlstate, text, hint)
+}
+
+/// A NoticeResponse, which a client shows as it arrives, even mid-statement.
+pub(crate) fn notice_frame(text: &str, hint: Option<&str>) -> Bytes {
+    fields_frame(b'N', "NOTICE", "00000", text, hint)
+}
+
+/// An ErrorResponse or NoticeResponse: both are a list of typed fields.
+fn fields_frame(tag: u8, severity: &str, sqlstate: &str, text: &str, hint: Option<&str>) -> Bytes {
     let mut body = BytesMut::new();
     for (kind, value) in [
         (b'S', severity),
@@ -427,7 +440,7 @@ pub(crate) fn error_frame(severity: &str, sqlstate: &str, text: &str, hint: Opti
     }
     body.put_u8(0);
     let mut out = BytesMut::new();
-    message(b'E', &body, &mut out);
+    message(tag, &body, &mut out);
     out.freeze()
 }
 
@@ -559,12 +572,15 @@ impl<G: Gate, W: AsyncWrite + Unpin> ClientHalf<G, W> {
 
     /// Asks the gate, holding while it waits; a cancel request or the client
     /// leaving ends the hold. Bytes the client sends meanwhile are buffered.
+    /// A held statement's client is told at once, and every
+    /// [`HOLD_REMINDER`], what it waits for.
     async fn decide<R: AsyncRead + Unpin>(
         &mut self,
         statement: Statement,
         client: &mut FrameReader<R>,
     ) -> Result<Verdict<G::Ticket>, String> {
-        let check = self.gate.check(&self.caller, statement);
+        let (held_tx, mut held_rx) = tokio::sync::oneshot::channel();
+        let check = self.gate.check(&self.caller, statement, held_tx);
         tokio::pin!(check);
         // Listening before anything can wait: a cancel from here on ends the hold.
         let cancelled = self.hold.notified();
@@ -579,14 +595,41 @@ impl<G: Gate, W: AsyncWrite + Unpin> ClientHalf<G, W> {
         }
         write_out(&mut self.upstream, &mut self.out).await?;
         let limit = self.settings.max_message_bytes;
+        let mut hold: Option<(Held, tokio::time::Instant)> = None;
+        let mut heard = false;
+        let reminder = tokio::time::sleep(HOLD_REMINDER);
+        tokio::pin!(reminder);
         loop {
             tokio::select! {
-                verdict = &mut check => return Ok(verdict),
+                verdict = &mut check => {
+                    if let (Some((held, _)), Verdict::Allow(_)) = (&hold, &verdict) {
+                        self.notice(&format!(
+                            "signoff: request {} was approved; running the statement",
+                            held.request_id
+                        ))?;
+                    }
+                    return Ok(verdict);
+                }
                 _ = &mut cancelled => {
                     return Ok(Verdict::Refuse {
                         sqlstate: "57014",
                         message: "canceling statement due to user request".into(),
                     })
+                }
+                told = &mut held_rx, if !heard => {
+                    heard = true;
+                    if let Ok(held) = told {
+                        self.notice_held(&held, Duration::ZERO)?;
+                        let now = tokio::time::Instant::now();
+                        reminder.as_mut().reset(now + HOLD_REMINDER);
+                        hold = Some((held, now));
+                    }
+                }
+                () = &mut reminder, if hold.is_some() => {
+                    if let Some((held, since)) = &hold {
+                        self.notice_held(held, since.elapsed())?;
+                    }
+                    reminder.as_mut().reset(tokio::time::Instant::now() + HOLD_REMINDER);
                 }
                 more = client.fill(), if client.pending_bytes() < limit => match more {
                     Ok(true) => {}
@@ -594,6 +637,34 @@ impl<G: Gate, W: AsyncWrite + Unpin> ClientHalf<G, W> {
                 },
             }
         }
+    }
+
+    /// Tells the client what its held statement waits for, and how long.
+    fn notice_held(&self, held: &Held, waited: Duration) -> Result<(), String> {
+        let text = if waited.is_zero() {
+            format!(
+                "signoff: this statement needs {} and waits up to {} for it. Request {}: {}",
+                held.needs,
+                humantime::format_duration(held.hold),
+                held.request_id,
+                held.review_url,
+            )
+        } else {
+            let waited = Duration::from_secs(waited.as_secs());
+            format!(
+                "signoff: still waiting for {} ({} so far, up to {} left). Request {}: {}",
+                held.needs,
+                humantime::format_duration(waited),
+                humantime::format_duration(held.hold.saturating_sub(waited)),
+                held.request_id,
+                held.review_url,
+            )
+        };
+        self.notice(&text)
+    }
+
+    fn notice(&self, text: &str) -> Result<(), String> {
+        self.expect(Expect::Notice(notice_frame(text, None)))
     }
 
     async fn query<R: AsyncRead + Unpin>(
@@ -818,5 +889,113 @@ fn param_json(value: Option<&[u8]>, binary: bool) -> Value {
             Err(_) => Value::String(format!("\\x{}", hex::encode(v))),
         },
         Some(v) => Value::String(format!("\\x{}", hex::encode(v))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+    use crate::fuzzing::{client_half, offline_settings};
+    use crate::relay::{error_fields, expectations};
+    use crate::{BoxFuture, HeldTx, Login};
+
+    /// Holds every statement for 45 s of a 5-minute hold, then allows it.
+    struct SlowReviewer;
+
+    impl Gate for SlowReviewer {
+        type Ticket = ();
+        fn login<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<Login>, String>> {
+            Box::pin(async { Ok(None) })
+        }
+        fn caller(&self, _: &str, _: &str) -> Result<Caller, String> {
+            Err("no logins here".into())
+        }
+        fn login_failed<'a>(&'a self, _: &'a str, _: String) -> BoxFuture<'a, ()> {
+            Box::pin(async {})
+        }
+        fn check<'a>(
+            &'a self,
+            _: &'a Caller,
+            _: Statement,
+            held: HeldTx,
+        ) -> BoxFuture<'a, Verdict<()>> {
+            Box::pin(async move {
+                let _ = held.send(Held {
+                    request_id: "r-1".into(),
+                    review_url: "http://signoff/ui/requests/r-1".into(),
+                    needs: "1 approval by someone in dba".into(),
+                    hold: Duration::from_secs(300),
+                });
+                tokio::time::sleep(Duration::from_secs(45)).await;
+                Verdict::Allow(())
+            })
+        }
+        fn outcome(&self, _: (), _: Outcome, _: Duration) {}
+    }
+
+    async fn next_frame(from: &mut (impl AsyncRead + Unpin)) -> (u8, Vec<u8>) {
+        let mut head = [0u8; 5];
+        from.read_exact(&mut head).await.unwrap();
+        let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        let mut frame = head.to_vec();
+        frame.resize(1 + len, 0);
+        from.read_exact(&mut frame[5..]).await.unwrap();
+        (head[0], frame)
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_held_statement_tells_its_client_at_once_every_half_minute_and_when_approved() {
+        let (mut client, from_client) = tokio::io::duplex(4096);
+        let (to_client, mut client_reads) = tokio::io::duplex(4096);
+        let (from_db, _db) = tokio::io::duplex(4096);
+        let (tx, rx) = expectations();
+        let relay = Relay {
+            gate: Arc::new(SlowReviewer),
+            upstream: FrameReader::new(from_db, 1 << 16),
+            client: to_client,
+            expect: rx,
+            masking: None,
+        };
+        let mut half = client_half(
+            Arc::new(SlowReviewer),
+            offline_settings(None),
+            tokio::io::sink(),
+            tx,
+        );
+        let mut query = BytesMut::new();
+        message(b'Q', b"DELETE FROM t\0", &mut query);
+        client.write_all(&query).await.unwrap();
+        let session = async {
+            let mut reader = FrameReader::new(from_client, 1 << 16);
+            half.run(&mut reader).await
+        };
+        let notices = async {
+            let mut got = Vec::new();
+            for _ in 0..3 {
+                let (tag, frame) = next_frame(&mut client_reads).await;
+                assert_eq!(tag, b'N', "a NoticeResponse");
+                let (code, text) = error_fields(&frame);
+                assert_eq!(code, "00000");
+                got.push(text);
+            }
+            got
+        };
+        let got = tokio::select! {
+            r = session => panic!("the session ended: {r:?}"),
+            r = relay.run() => panic!("the relay ended: {r:?}"),
+            got = notices => got,
+        };
+        assert_eq!(
+            got,
+            [
+                "signoff: this statement needs 1 approval by someone in dba and waits up to 5m for it. \
+                 Request r-1: http://signoff/ui/requests/r-1",
+                "signoff: still waiting for 1 approval by someone in dba (30s so far, up to 4m 30s left). \
+                 Request r-1: http://signoff/ui/requests/r-1",
+                "signoff: request r-1 was approved; running the statement",
+            ]
+        );
     }
 }

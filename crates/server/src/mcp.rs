@@ -286,16 +286,12 @@ impl Gate for GatewayGate {
                 }
                 CheckVerdict::Pending => GateVerdict::Refuse(match outcome.approval {
                     Some(a) => {
-                        let who = match a.requirement.reviewer_groups.as_slice() {
-                            [] => "a human other than you or your owner".to_owned(),
-                            groups => format!("someone in {}", groups.join(" or ")),
-                        };
                         format!(
-                            "signoff: `{}` on `{}` needs {} approval(s) by {who}; still pending after {}. \
+                            "signoff: `{}` on `{}` needs {}; still pending after {}. \
                              Request {}: {}. Once it is approved, repeating this identical call runs it once.",
                             call.tool,
                             call.server,
-                            a.requirement.approvals,
+                            a.requirement.in_words(),
                             humantime::format_duration(self.hold),
                             a.id,
                             self.gateway.review_url(a.id),

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use serde_json::json;
 use signoff_core::action::SqlPayload;
-use signoff_core::{AuthMethod, Caller, Payload};
+use signoff_core::{ApprovalRequest, AuthMethod, Caller, Payload};
 use signoff_gateway::{
     AuditTiming, CheckOptions, CheckOutcome, CheckRequest, CheckVerdict, ExecutionOutcome, Gateway,
 };
-use signoff_pg::{BoxFuture, Gate, Login, Outcome, Statement, Verdict};
+use signoff_pg::{BoxFuture, Gate, Held, HeldTx, Login, Outcome, Statement, Verdict};
 
 /// Why a PostgreSQL front door could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +131,7 @@ impl Gate for GatewayGate {
         &'a self,
         caller: &'a Caller,
         statement: Statement,
+        held: HeldTx,
     ) -> BoxFuture<'a, Verdict<Self::Ticket>> {
         Box::pin(async move {
             if let Some(ended) = self.revoked(caller).await {
@@ -145,12 +146,28 @@ impl Gate for GatewayGate {
                 reason: None,
                 trace_id: None,
             };
+            let (on_hold, hold_started) = tokio::sync::oneshot::channel::<ApprovalRequest>();
+            // Passes the hold on to the session, which tells the client. It
+            // runs beside the check in this task and ends when the check
+            // drops `on_hold`; an allowed read never reaches it.
+            let tell = async {
+                if let Ok(request) = hold_started.await {
+                    let _ = held.send(Held {
+                        request_id: request.id.to_string(),
+                        review_url: self.gateway.review_url(request.id),
+                        needs: request.requirement.in_words(),
+                        hold: self.hold,
+                    });
+                }
+            };
             let options = CheckOptions {
                 wait: Some(self.hold),
                 audit: AuditTiming::ReadsQueued,
-                on_hold: None,
+                on_hold: Some(on_hold),
             };
-            let outcome = match self.gateway.check_with(caller, request, options).await {
+            let (checked, ()) =
+                tokio::join!(self.gateway.check_with(caller, request, options), tell);
+            let outcome = match checked {
                 Ok(o) => o,
                 Err(e) => {
                     return Verdict::Refuse {
@@ -171,9 +188,9 @@ impl Gate for GatewayGate {
                     sqlstate: signoff_pg::SQLSTATE_PENDING,
                     message: match &outcome.approval {
                         Some(a) => format!(
-                            "signoff: this statement needs {} approval(s) and is still pending after {}. \
+                            "signoff: this statement needs {} and is still pending after {}. \
                              Request {}: {}. Once it is approved, running this identical statement again runs it once.",
-                            a.requirement.approvals,
+                            a.requirement.in_words(),
                             humantime::format_duration(self.hold),
                             a.id,
                             self.gateway.review_url(a.id),

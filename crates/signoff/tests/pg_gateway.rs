@@ -462,6 +462,53 @@ fn hostile_statements_are_caught_and_a_hold_that_runs_out_names_the_request() {
     assert_eq!(n, 4);
 }
 
+/// psql shows a held statement's request as a NOTICE while it waits, so the
+/// person at the prompt knows where to send a reviewer; then that it ran.
+#[test]
+fn psql_hears_of_a_held_statement_while_it_waits() {
+    let s = start("30s", "");
+    let rt = rt();
+    rt.block_on(fresh_table("pg_notice", 3));
+    let mut psql = Command::new("psql")
+        .args([&s.conninfo(), "-X", "-c", "DELETE FROM pg_notice"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("psql is installed");
+    let stderr = psql.stderr.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines() {
+            let _ = lines_tx.send(line.unwrap());
+        }
+    });
+    let first = lines.recv_timeout(Duration::from_secs(30)).unwrap();
+    // Still held: nobody has approved, and the table is whole.
+    let id = s.pending("DELETE FROM pg_notice");
+    assert_eq!(rt.block_on(count("pg_notice")), 3);
+    let told = format!(
+        "NOTICE:  signoff: this statement needs 1 approval by someone in reviewers and waits up to 30s for it. \
+         Request {id}: "
+    );
+    assert!(
+        first.starts_with(&told) && first.ends_with(&format!("/ui/requests/{id}")),
+        "{first}"
+    );
+    s.server.approve(&id, &s.reviewer);
+    let out = psql.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "DELETE 3");
+    let rest: Vec<String> = lines.iter().collect();
+    assert_eq!(
+        rest,
+        [format!(
+            "NOTICE:  signoff: request {id} was approved; running the statement"
+        )]
+    );
+    assert_eq!(rt.block_on(count("pg_notice")), 0);
+}
+
 #[test]
 fn psql_scripts_copy_both_ways_and_masked_results() {
     let s = start(
