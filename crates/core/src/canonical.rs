@@ -87,9 +87,9 @@ pub fn write_str(s: &str, out: &mut Vec<u8>) {
 /// compares: about 7x fewer instructions than a byte-by-byte `any`.
 fn needs_escape(s: &[u8]) -> bool {
     let escaped = |chunk: &[u8]| {
-        chunk
-            .iter()
-            .fold(false, |hit, &b| hit | (b < 0x20) | (b == b'"') | (b == b'\\'))
+        chunk.iter().fold(false, |hit, &b| {
+            hit | (b < 0x20) | (b == b'"') | (b == b'\\')
+        })
     };
     let mut chunks = s.chunks_exact(16);
     chunks.by_ref().any(escaped) || escaped(chunks.remainder())

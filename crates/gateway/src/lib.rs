@@ -101,9 +101,26 @@ pub struct CheckOptions {
     /// Hold a pending request up to this long (capped by `max_hold`).
     pub wait: Option<Duration>,
     pub audit: AuditTiming,
-    /// Told the request as the hold starts, so the caller can point a human
-    /// at the review page while it waits.
-    pub on_hold: Option<tokio::sync::oneshot::Sender<ApprovalRequest>>,
+    /// Called as the hold starts, so the caller can point a human at the
+    /// review page while it waits.
+    pub on_hold: Option<OnHold>,
+}
+
+/// Called once, as a hold starts, with the pending request and its review
+/// link. A plain call rather than a channel: most checks never hold, and a
+/// channel and a task beside each check cost every one of them.
+pub struct OnHold(Box<dyn FnOnce(&ApprovalRequest, String) + Send>);
+
+impl OnHold {
+    pub fn new(f: impl FnOnce(&ApprovalRequest, String) + Send + 'static) -> Self {
+        OnHold(Box::new(f))
+    }
+}
+
+impl std::fmt::Debug for OnHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnHold")
+    }
 }
 
 /// When the decision event must be durable.
@@ -451,8 +468,8 @@ impl Gateway {
             (&outcome.verdict, wait, &outcome.approval)
         {
             let id = approval.id;
-            if let Some(tell) = on_hold {
-                let _ = tell.send(approval.clone());
+            if let Some(OnHold(tell)) = on_hold {
+                tell(approval, self.review_url(id));
             }
             let resolved = self.wait_for(id, wait).await?;
             outcome.verdict = match resolved.status {

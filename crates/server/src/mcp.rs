@@ -17,7 +17,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use signoff_config::McpUpstream;
 use signoff_core::action::McpPayload;
 use signoff_core::{Caller, Payload};
-use signoff_gateway::{CheckOptions, CheckRequest, CheckVerdict, Gateway};
+use signoff_gateway::{CheckOptions, CheckRequest, CheckVerdict, Gateway, OnHold};
 use signoff_mcp::{
     envelope, jsonrpc, BoxFuture, CallOutcome, Gate, GateVerdict, OutcomeReport, PendingReview,
     PendingTx, Proxy, SharedUpstreams, Splice, SpliceConfig, ToolCall, Upstream, UpstreamError,
@@ -228,32 +228,23 @@ impl Gate for GatewayGate {
                 reason: call.reason,
                 trace_id: None,
             };
-            let (on_hold, held) = tokio::sync::oneshot::channel::<signoff_core::ApprovalRequest>();
-            let gateway = self.gateway.clone();
             let (tool, server) = (call.tool.clone(), call.server.clone());
-            // Relays the hold to the proxy as a review link for the user. It
-            // runs beside the check in this task: a spawned task per call
-            // would cost a wake-up on another worker for nothing when, as
-            // usually, nothing is held. It ends when the check drops `on_hold`.
-            let relay = async move {
-                if let Ok(r) = held.await {
-                    let _ = pending.send(PendingReview {
-                        request_id: r.id.to_string(),
-                        review_url: gateway.review_url(r.id),
-                        message: format!(
-                            "`{tool}` on `{server}` is waiting for approval ({}). Follow the review here; someone else must approve it.",
-                            r.classification.summary
-                        ),
-                    });
-                }
-            };
+            let on_hold = OnHold::new(move |request, review_url| {
+                let _ = pending.send(PendingReview {
+                    request_id: request.id.to_string(),
+                    review_url,
+                    message: format!(
+                        "`{tool}` on `{server}` is waiting for approval ({}). Follow the review here; someone else must approve it.",
+                        request.classification.summary
+                    ),
+                });
+            });
             let options = CheckOptions {
                 wait: Some(self.hold),
                 on_hold: Some(on_hold),
                 ..CheckOptions::default()
             };
-            let (checked, ()) =
-                tokio::join!(self.gateway.check_with(caller, request, options), relay);
+            let checked = self.gateway.check_with(caller, request, options).await;
             let outcome = match checked {
                 Ok(o) => o,
                 Err(e) => {

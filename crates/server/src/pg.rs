@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use serde_json::json;
 use signoff_core::action::SqlPayload;
-use signoff_core::{ApprovalRequest, AuthMethod, Caller, Payload};
+use signoff_core::{AuthMethod, Caller, Payload};
 use signoff_gateway::{
     AuditTiming, CheckOptions, CheckOutcome, CheckRequest, CheckVerdict, ExecutionOutcome, Gateway,
+    OnHold,
 };
 use signoff_pg::{BoxFuture, Gate, Held, HeldTx, Login, Outcome, Statement, Verdict};
 
@@ -146,27 +147,21 @@ impl Gate for GatewayGate {
                 reason: None,
                 trace_id: None,
             };
-            let (on_hold, hold_started) = tokio::sync::oneshot::channel::<ApprovalRequest>();
-            // Passes the hold on to the session, which tells the client. It
-            // runs beside the check in this task and ends when the check
-            // drops `on_hold`; an allowed read never reaches it.
-            let tell = async {
-                if let Ok(request) = hold_started.await {
-                    let _ = held.send(Held {
-                        request_id: request.id.to_string(),
-                        review_url: self.gateway.review_url(request.id),
-                        needs: request.requirement.in_words(),
-                        hold: self.hold,
-                    });
-                }
-            };
+            let hold = self.hold;
+            let on_hold = OnHold::new(move |request, review_url| {
+                let _ = held.send(Held {
+                    request_id: request.id.to_string(),
+                    review_url,
+                    needs: request.requirement.in_words(),
+                    hold,
+                });
+            });
             let options = CheckOptions {
                 wait: Some(self.hold),
                 audit: AuditTiming::ReadsQueued,
                 on_hold: Some(on_hold),
             };
-            let (checked, ()) =
-                tokio::join!(self.gateway.check_with(caller, request, options), tell);
+            let checked = self.gateway.check_with(caller, request, options).await;
             let outcome = match checked {
                 Ok(o) => o,
                 Err(e) => {
