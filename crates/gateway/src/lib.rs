@@ -109,7 +109,10 @@ pub struct CheckOptions {
 /// Called once, as a hold starts, with the pending request and its review
 /// link. A plain call rather than a channel: most checks never hold, and a
 /// channel and a task beside each check cost every one of them.
-pub struct OnHold(Box<dyn FnOnce(&ApprovalRequest, String) + Send>);
+pub struct OnHold(Box<TellHold>);
+
+/// What [`OnHold`] calls: the request and its review link.
+type TellHold = dyn FnOnce(&ApprovalRequest, String) + Send;
 
 impl OnHold {
     pub fn new(f: impl FnOnce(&ApprovalRequest, String) + Send + 'static) -> Self {
