@@ -417,8 +417,8 @@ pub(crate) fn error_frame(severity: &str, sqlstate: &str, text: &str, hint: Opti
 }
 
 /// A NoticeResponse, which a client shows as it arrives, even mid-statement.
-pub(crate) fn notice_frame(text: &str, hint: Option<&str>) -> Bytes {
-    fields_frame(b'N', "NOTICE", "00000", text, hint)
+pub(crate) fn notice_frame(text: &str) -> Bytes {
+    fields_frame(b'N', "NOTICE", "00000", text, None)
 }
 
 /// An ErrorResponse or NoticeResponse: both are a list of typed fields.
@@ -664,7 +664,7 @@ impl<G: Gate, W: AsyncWrite + Unpin> ClientHalf<G, W> {
     }
 
     fn notice(&self, text: &str) -> Result<(), String> {
-        self.expect(Expect::Notice(notice_frame(text, None)))
+        self.expect(Expect::Notice(notice_frame(text)))
     }
 
     async fn query<R: AsyncRead + Unpin>(
