@@ -244,8 +244,7 @@ impl Gate for GatewayGate {
                 on_hold: Some(on_hold),
                 ..CheckOptions::default()
             };
-            let checked = self.gateway.check_with(caller, request, options).await;
-            let outcome = match checked {
+            let outcome = match self.gateway.check_with(caller, request, options).await {
                 Ok(o) => o,
                 Err(e) => {
                     return GateVerdict::Refuse(format!("signoff could not decide this call: {e}"))

@@ -161,8 +161,7 @@ impl Gate for GatewayGate {
                 audit: AuditTiming::ReadsQueued,
                 on_hold: Some(on_hold),
             };
-            let checked = self.gateway.check_with(caller, request, options).await;
-            let outcome = match checked {
+            let outcome = match self.gateway.check_with(caller, request, options).await {
                 Ok(o) => o,
                 Err(e) => {
                     return Verdict::Refuse {

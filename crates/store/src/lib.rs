@@ -3,8 +3,9 @@
 //! All writes go through one writer thread that commits them in groups: every
 //! job queued while a commit is in flight joins the next transaction, each in
 //! its own savepoint (a lone append, atomic by itself, needs none), so one
-//! failing job never takes the others down and one fsync covers the group. A job's caller hears back only after its group has
-//! committed, so an acknowledged decision is durable (DESIGN invariant 5).
+//! failing job never takes the others down and one fsync covers the group. A
+//! job's caller hears back only after its group has committed, so an
+//! acknowledged decision is durable (DESIGN invariant 5).
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
