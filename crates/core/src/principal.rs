@@ -30,10 +30,17 @@ impl Principal {
 
 impl fmt::Display for Principal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Principal::Agent(n) => write!(f, "agent:{n}"),
-            Principal::User(n) => write!(f, "user:{n}"),
+        // Two plain writes: `write!` parses its format pieces on every call,
+        // and a statement formats its principal several times.
+        let (kind, name) = match self {
+            Principal::Agent(n) => ("agent:", n),
+            Principal::User(n) => ("user:", n),
+        };
+        if f.width().is_some() || f.precision().is_some() {
+            return f.pad(&format!("{kind}{name}"));
         }
+        f.write_str(kind)?;
+        f.write_str(name)
     }
 }
 
@@ -130,6 +137,9 @@ mod tests {
         for text in ["agent:deploy-bot", "user:alice@example.com"] {
             let p: Principal = text.parse().unwrap();
             assert_eq!(p.to_string(), text);
+            // Padding still applies, as CLI tables rely on it.
+            assert_eq!(format!("{p:<24}|"), format!("{text:<24}|"));
+            assert_eq!(format!("{p:>24}|"), format!("{text:>24}|"));
         }
         assert!("agent:deploy-bot".parse::<Principal>().unwrap().is_agent());
     }

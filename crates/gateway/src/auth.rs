@@ -36,7 +36,8 @@ pub enum AuthError {
 pub(crate) struct KeyCache {
     known: RwLock<HashMap<String, CachedKey>>,
     /// Stored keys of open sessions, by id: when each was last seen live.
-    sessions: RwLock<HashMap<String, Instant>>,
+    /// Looked up per statement: seeded foldhash, as in the policy memo.
+    sessions: RwLock<HashMap<String, Instant, foldhash::quality::RandomState>>,
     recheck: Duration,
 }
 
@@ -64,7 +65,7 @@ impl KeyCache {
             .collect();
         KeyCache {
             known: RwLock::new(known),
-            sessions: RwLock::new(HashMap::new()),
+            sessions: RwLock::new(HashMap::default()),
             recheck,
         }
     }

@@ -14,7 +14,8 @@ pub struct Decider {
     directory: Directory,
     /// SQL classifications by statement shape: a statement run many times
     /// with other numbers or parameters is parsed once.
-    sql_cache: Mutex<HashMap<String, Classification>>,
+    /// Looked up per statement: seeded foldhash, as in the policy memo.
+    sql_cache: Mutex<HashMap<String, Classification, foldhash::quality::RandomState>>,
 }
 
 const SQL_CACHE_ENTRIES: usize = 4096;
@@ -38,7 +39,7 @@ impl Decider {
         Decider {
             engine,
             directory,
-            sql_cache: Mutex::new(HashMap::new()),
+            sql_cache: Mutex::new(HashMap::default()),
         }
     }
 

@@ -18,7 +18,7 @@ mod waiters;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use signoff_core::approval::{CancelError, NewRequest};
 use signoff_core::audit::timestamp;
 use signoff_core::{
@@ -374,16 +374,18 @@ impl Gateway {
         decided.fingerprint = Some(fingerprint.0.clone());
         decided.reason = (!reason.is_empty()).then(|| reason.clone());
         decided.trace_id = req.trace_id.clone();
-        // Keys in byte order, so the canonical encoding need not sort them.
-        decided.details = json!({
-            "decision": eval.decision,
-            "effects": eval.classification.effects,
-            "kind": action.kind().as_str(),
-            "summary": match audit_masked {
-                true => self.masked_text(&eval.classification.summary),
-                false => eval.classification.summary.clone(),
-            },
-        });
+        // Keys in byte order, so the canonical encoding need not sort them;
+        // room for the `outcome` or `grant` added later, so the map never grows.
+        let mut details = Map::with_capacity(5);
+        details.insert("decision".into(), json!(eval.decision));
+        details.insert("effects".into(), json!(eval.classification.effects));
+        details.insert("kind".into(), action.kind().as_str().into());
+        let summary = match audit_masked {
+            true => self.masked_text(&eval.classification.summary),
+            false => eval.classification.summary.clone(),
+        };
+        details.insert("summary".into(), summary.into());
+        decided.details = Value::Object(details);
 
         let deferred;
         let (verdict, approval) = match &eval.decision {
@@ -799,12 +801,12 @@ impl Gateway {
         outcome: ExecutionOutcome,
     ) -> Result<(), GatewayError> {
         // Keys in byte order, so the canonical encoding need not sort them.
-        let report = json!({
-            "detail": outcome.detail,
-            "duration_ms": outcome.duration_ms,
-            "exit_code": outcome.exit_code,
-            "succeeded": outcome.succeeded,
-        });
+        let mut report = Map::with_capacity(4);
+        report.insert("detail".into(), outcome.detail.into());
+        report.insert("duration_ms".into(), outcome.duration_ms.into());
+        report.insert("exit_code".into(), outcome.exit_code.into());
+        report.insert("succeeded".into(), outcome.succeeded.into());
+        let report = Value::Object(report);
         if let Some(decided) = checked.deferred {
             let mut e = *decided;
             e.details["outcome"] = report;
