@@ -16,6 +16,8 @@
 #
 # The pg section needs PostgreSQL at PG_URL (default the test server), pgbench,
 # and pgbouncer (Debian package; installed here if missing and apt works).
+# pgcount (valgrind) keeps each mode's profile in bench/out/pgcount-MODE.callgrind
+# for callgrind_annotate.
 #
 # Needs: wrk (Debian package `wrk`; installed here if missing and apt works).
 # Figures land in bench/out/ and are summarised in bench/RESULTS.md by hand.

@@ -185,7 +185,16 @@ impl Payload {
         // Each body on its own: serializing the tagged enum and taking its
         // `payload` out copied every body twice.
         let body = match self {
-            Payload::Sql(p) => serde_json::to_value(p),
+            // Built by hand: serializing the parameters, already `Value`s,
+            // walked each through serde, the extended protocol's main extra cost.
+            Payload::Sql(p) => {
+                let mut body = serde_json::Map::with_capacity(2);
+                if !p.params.is_empty() {
+                    body.insert("params".into(), Value::Array(p.params.clone()));
+                }
+                body.insert("sql".into(), Value::String(p.sql.clone()));
+                return Value::Object(body);
+            }
             Payload::Exec(p) => serde_json::to_value(p),
             Payload::Http(p) => serde_json::to_value(p),
             Payload::McpTool(p) => serde_json::to_value(p),
@@ -288,6 +297,10 @@ mod tests {
             Payload::Sql(SqlPayload {
                 sql: "SELECT $1".into(),
                 params: vec![json!("x"), Value::Null],
+            }),
+            Payload::Sql(SqlPayload {
+                sql: "SELECT 1".into(),
+                params: vec![],
             }),
             Payload::Exec(ExecPayload::Argv {
                 argv: vec!["ls".into(), "-l".into()],
