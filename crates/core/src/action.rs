@@ -185,8 +185,8 @@ impl Payload {
         // Each body on its own: serializing the tagged enum and taking its
         // `payload` out copied every body twice.
         let body = match self {
-            // Built by hand: serializing the parameters, already `Value`s,
-            // walked each through serde, the extended protocol's main extra cost.
+            // Built by hand: serde would walk each parameter, already a
+            // `Value`, into its copy, most of what bound parameters cost here.
             Payload::Sql(p) => {
                 let mut body = serde_json::Map::with_capacity(2);
                 if !p.params.is_empty() {
