@@ -4,6 +4,7 @@
 //! `prev_hash` included, so editing, deleting, inserting or reordering any event
 //! breaks the chain at that point.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::canonical;
+use crate::{ActionKind, Effect};
 
 /// Formats an audit timestamp: UTC, fixed width, so text order is time order.
 pub fn timestamp(t: time::OffsetDateTime) -> String {
@@ -285,6 +287,147 @@ pub fn same_batch(a: &AuditEvent, b: &AuditEvent) -> bool {
     a.actor == b.actor && a.on_behalf_of == b.on_behalf_of && a.target == b.target
 }
 
+/// How an action went, as reported by the front door that ran it.
+#[derive(Clone, Debug)]
+pub struct ExecutionOutcome {
+    pub succeeded: bool,
+    pub exit_code: Option<i32>,
+    pub duration_ms: Option<u64>,
+    pub detail: Option<String>,
+}
+
+impl ExecutionOutcome {
+    /// The outcome as an event's `details.outcome` (or an `action.executed`
+    /// event's `details`): every field, empty ones as null.
+    pub fn to_value(&self) -> Value {
+        // Keys in byte order, so the canonical encoding need not sort them.
+        object([
+            (
+                "detail",
+                self.detail.clone().map_or(Value::Null, Value::String),
+            ),
+            ("duration_ms", self.duration_ms.into()),
+            ("exit_code", self.exit_code.into()),
+            ("succeeded", self.succeeded.into()),
+        ])
+    }
+}
+
+/// An allowed pure read whose decision is written with its outcome (the
+/// gateway's `AuditTiming::ReadsQueued`): the decided event, its `details`
+/// left null, and what those details hold, typed. So neither the gate nor
+/// the store writer builds or walks a JSON map per read.
+#[derive(Clone, Debug)]
+pub struct AllowedRead {
+    /// `details` is ignored: [`ReadRecord::into_event`] fills it.
+    pub event: AuditEvent,
+    /// The policies that allowed it.
+    pub policies: Vec<String>,
+    pub effects: BTreeSet<Effect>,
+    pub kind: ActionKind,
+    /// Masked when the target's audit is.
+    pub summary: String,
+}
+
+/// An [`AllowedRead`] and how it went: what the store writer queues.
+#[derive(Clone, Debug)]
+pub struct ReadRecord {
+    pub read: AllowedRead,
+    pub outcome: ExecutionOutcome,
+}
+
+impl ReadRecord {
+    /// The plain `action.decided` event, as a lone read is written and as
+    /// [`batch_reads`] takes it.
+    pub fn into_event(self) -> AuditEvent {
+        let ReadRecord { read, outcome } = self;
+        let mut e = read.event;
+        let effects = read.effects.iter().map(|f| Value::from(f.as_str()));
+        e.details = object([
+            (
+                "decision",
+                object([
+                    ("decision", Value::from("allow")),
+                    ("policies", read.policies.into()),
+                ]),
+            ),
+            ("effects", Value::Array(effects.collect())),
+            ("kind", read.kind.as_str().into()),
+            ("outcome", outcome.to_value()),
+            ("summary", read.summary.into()),
+        ]);
+        e
+    }
+
+    /// The canonical text of `entry(self.into_event())`, a batch's entry:
+    /// keys in byte order, empty fields left out.
+    fn write_entry(&self, out: &mut Vec<u8>) {
+        let e = &self.read.event;
+        // INVARIANT: `at`, `id` and `kind` are always written, so the opening
+        // brace always is.
+        let mut w = EntryWriter { out, first: true };
+        w.uuid("action_id", e.action_id);
+        w.uuid("approval_id", e.approval_id);
+        w.text("at", Some(&e.at));
+        w.key("details");
+        self.write_details(w.out);
+        w.text("fingerprint", e.fingerprint.as_deref());
+        w.uuid("id", Some(e.id));
+        w.text("kind", Some(e.kind.as_str()));
+        w.value("payload", &e.payload);
+        w.text("reason", e.reason.as_deref());
+        w.text("trace_id", e.trace_id.as_deref());
+        w.out.push(b'}');
+    }
+
+    /// The canonical text of `into_event()`'s `details`, with the outcome's
+    /// empty fields left out as in a batch entry.
+    fn write_details(&self, out: &mut Vec<u8>) {
+        use canonical::write_str;
+        let (read, outcome) = (&self.read, &self.outcome);
+        // INVARIANT: keys in byte order at every level (canonical form).
+        out.extend_from_slice(b"{\"decision\":{\"decision\":\"allow\",\"policies\":[");
+        for (i, p) in read.policies.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(p, out);
+        }
+        out.extend_from_slice(b"]},\"effects\":[");
+        for (i, f) in read.effects.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(f.as_str(), out);
+        }
+        out.extend_from_slice(b"],\"kind\":");
+        write_str(read.kind.as_str(), out);
+        out.extend_from_slice(b",\"outcome\":{");
+        if let Some(detail) = &outcome.detail {
+            out.extend_from_slice(b"\"detail\":");
+            write_str(detail, out);
+            out.push(b',');
+        }
+        // INVARIANT: writing JSON to a Vec cannot fail; numbers as serde_json
+        // writes them, which is what `canonical::write` does.
+        if let Some(ms) = outcome.duration_ms {
+            out.extend_from_slice(b"\"duration_ms\":");
+            let _ = serde_json::to_writer(&mut *out, &ms);
+            out.push(b',');
+        }
+        if let Some(code) = outcome.exit_code {
+            out.extend_from_slice(b"\"exit_code\":");
+            let _ = serde_json::to_writer(&mut *out, &code);
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"succeeded\":");
+        out.extend_from_slice(if outcome.succeeded { b"true" } else { b"false" });
+        out.extend_from_slice(b"},\"summary\":");
+        write_str(&read.summary, out);
+        out.push(b'}');
+    }
+}
+
 /// One `reads.batched` event holding `reads` (decided events for which
 /// [`same_batch`] holds pairwise; at least one). The chain then covers each
 /// read through the batch's hash, at the cost of one row for all of them.
@@ -292,7 +435,7 @@ pub fn same_batch(a: &AuditEvent, b: &AuditEvent) -> bool {
 /// states once (actor, human, target), the sealing fields, and its empty
 /// fields (see `entry`).
 pub fn batch_reads(reads: Vec<AuditEvent>) -> AuditEvent {
-    let mut batch = batch_event(&reads);
+    let mut batch = batch_event(reads.iter());
     let until = reads.last().map(|e| e.at.clone());
     // Built by moving each event's values in: a deep copy through `json!`
     // was most of the writer's time per read.
@@ -305,27 +448,27 @@ pub fn batch_reads(reads: Vec<AuditEvent>) -> AuditEvent {
     batch
 }
 
-/// [`batch_reads`] as the store writes it: the batch event with `details`
-/// left null, and the canonical text of the details it would have, written
-/// straight from the reads without building them as JSON values first (the
-/// test `rendered_batch_is_the_batch_form` holds the two equal).
-pub fn render_batch(mut reads: Vec<AuditEvent>) -> (AuditEvent, String) {
+/// [`batch_reads`] of the reads' events, as the store writes it: the batch
+/// event with `details` left null, and the canonical text of the details it
+/// would have, written straight from the typed records without building
+/// them as JSON values first (the test `rendered_batch_is_the_batch_form`
+/// holds the two equal).
+pub fn render_batch(reads: &[ReadRecord]) -> (AuditEvent, String) {
     use canonical::write_str;
-    let batch = batch_event(&reads);
+    let batch = batch_event(reads.iter().map(|r| &r.read.event));
     let mut out = Vec::with_capacity(64 + reads.len() * 512);
     out.extend_from_slice(b"{\"count\":");
     out.extend_from_slice(reads.len().to_string().as_bytes());
     out.extend_from_slice(b",\"reads\":[");
-    for (i, e) in reads.iter_mut().enumerate() {
+    for (i, r) in reads.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        drop_empty_outcome_fields(e);
-        write_entry(e, &mut out);
+        r.write_entry(&mut out);
     }
     out.extend_from_slice(b"],\"until\":");
     match reads.last() {
-        Some(e) => write_str(&e.at, &mut out),
+        Some(r) => write_str(&r.read.event.at, &mut out),
         None => out.extend_from_slice(b"null"),
     }
     out.push(b'}');
@@ -334,8 +477,8 @@ pub fn render_batch(mut reads: Vec<AuditEvent>) -> (AuditEvent, String) {
 
 /// The batch event for `reads`, without its details: it states once what
 /// every read shares (actor, human, target) and starts when the first did.
-fn batch_event(reads: &[AuditEvent]) -> AuditEvent {
-    let first = reads.first();
+fn batch_event<'a>(mut reads: impl Iterator<Item = &'a AuditEvent>) -> AuditEvent {
+    let first = reads.next();
     let mut batch = AuditEvent::new(
         AuditKind::ReadsBatched,
         first.map(|e| e.actor.clone()).unwrap_or_default(),
@@ -350,24 +493,6 @@ fn drop_empty_outcome_fields(e: &mut AuditEvent) {
     if let Some(Value::Object(outcome)) = e.details.get_mut("outcome") {
         outcome.retain(|_, v| !v.is_null());
     }
-}
-
-/// The canonical text of `entry(e)`: keys in byte order, empty fields left out.
-fn write_entry(e: &AuditEvent, out: &mut Vec<u8>) {
-    // INVARIANT: `at`, `id` and `kind` are always written, so the opening
-    // brace always is.
-    let mut w = EntryWriter { out, first: true };
-    w.uuid("action_id", e.action_id);
-    w.uuid("approval_id", e.approval_id);
-    w.text("at", Some(&e.at));
-    w.value("details", &e.details);
-    w.text("fingerprint", e.fingerprint.as_deref());
-    w.uuid("id", Some(e.id));
-    w.text("kind", Some(e.kind.as_str()));
-    w.value("payload", &e.payload);
-    w.text("reason", e.reason.as_deref());
-    w.text("trace_id", e.trace_id.as_deref());
-    w.out.push(b'}');
 }
 
 struct EntryWriter<'a> {
@@ -560,45 +685,120 @@ mod tests {
         }
     }
 
+    /// Allowed reads with every kind of field: set and empty, escaped and
+    /// not, in every outcome shape.
+    fn records() -> Vec<ReadRecord> {
+        use crate::{ActionKind, Effect};
+        (0..5)
+            .map(|i| {
+                let mut e = AuditEvent::new(
+                    AuditKind::ActionDecided,
+                    "agent:bot",
+                    format!("2026-12-02T00:00:0{i}.000000Z"),
+                );
+                e.on_behalf_of = Some("rita".into());
+                e.target = Some("db".into());
+                let mut read = AllowedRead {
+                    event: e,
+                    policies: vec!["reads-allowed".into()],
+                    effects: BTreeSet::from([Effect::Read]),
+                    kind: ActionKind::Sql,
+                    summary: "SELECT on t".into(),
+                };
+                let mut outcome = ExecutionOutcome {
+                    succeeded: true,
+                    exit_code: None,
+                    duration_ms: Some(3),
+                    detail: Some("SELECT 1".into()),
+                };
+                let e = &mut read.event;
+                match i % 4 {
+                    0 => {
+                        e.action_id = Some(Uuid::now_v7());
+                        e.fingerprint = Some(format!("f{i}"));
+                        e.payload =
+                            json!({ "sql": "SELECT 'é\"\\\n\u{1}'", "params": ["x", null] });
+                        read.summary = "SELECT on \"t\"\n".into();
+                    }
+                    1 => {
+                        e.approval_id = Some(Uuid::now_v7());
+                        e.reason = Some("ticket \u{2028} 42".into());
+                        e.trace_id = Some("00-abc-01".into());
+                        read.policies.clear();
+                        read.effects.clear();
+                        read.kind = ActionKind::Exec;
+                        read.summary.clear();
+                        outcome = ExecutionOutcome {
+                            succeeded: false,
+                            exit_code: Some(-1),
+                            duration_ms: None,
+                            detail: None,
+                        };
+                    }
+                    2 => {
+                        read.policies = vec!["a".into(), "b\"c".into()];
+                        read.effects = BTreeSet::from([Effect::Write, Effect::Read]);
+                        read.kind = ActionKind::Http;
+                        outcome.exit_code = Some(0);
+                        outcome.duration_ms = Some(u64::MAX);
+                        outcome.detail = Some("é\u{1}".into());
+                    }
+                    _ => {
+                        e.payload = json!([1, { "b": 2, "a": [true, false] }]);
+                        read.kind = ActionKind::McpTool;
+                        outcome = ExecutionOutcome {
+                            succeeded: false,
+                            exit_code: None,
+                            duration_ms: None,
+                            detail: None,
+                        };
+                    }
+                }
+                ReadRecord { read, outcome }
+            })
+            .collect()
+    }
+
+    /// A lone read is written as its plain event; its details are the
+    /// serde forms of the decision, effects and outcome, as the gate built
+    /// them before reads were typed.
+    #[test]
+    fn a_read_record_is_its_decided_event() {
+        use crate::Decision;
+        for r in records() {
+            let expected = json!({
+                "decision": Decision::Allow { policies: r.read.policies.clone() },
+                "effects": r.read.effects,
+                "kind": r.read.kind,
+                "outcome": {
+                    "detail": r.outcome.detail,
+                    "duration_ms": r.outcome.duration_ms,
+                    "exit_code": r.outcome.exit_code,
+                    "succeeded": r.outcome.succeeded,
+                },
+                "summary": r.read.summary,
+            });
+            let event = r.clone().into_event();
+            assert_eq!(event.details, expected);
+            assert_eq!(
+                AuditEvent {
+                    details: Value::Null,
+                    ..event
+                },
+                r.read.event
+            );
+        }
+    }
+
     /// The store writes batches from `render_batch`; readers and `verify`
     /// see them as `batch_reads` documents them. The two must be the same bytes.
     #[test]
     fn rendered_batch_is_the_batch_form() {
-        let read = |i: usize| {
-            let mut e = AuditEvent::new(
-                AuditKind::ActionDecided,
-                "agent:bot",
-                format!("2026-12-02T00:00:0{i}.000000Z"),
-            );
-            e.on_behalf_of = Some("rita".into());
-            e.target = Some("db".into());
-            match i % 4 {
-                0 => {
-                    e.action_id = Some(Uuid::now_v7());
-                    e.fingerprint = Some(format!("f{i}"));
-                    e.payload = json!({ "sql": "SELECT 'é\"\\\n\u{1}'", "params": ["x", null] });
-                    // Keys out of order, nested, with an empty outcome field.
-                    e.details = json!({
-                        "summary": "SELECT on t",
-                        "decision": { "policies": ["reads-allowed"], "decision": "allow" },
-                        "outcome": { "succeeded": true, "exit_code": null, "detail": "SELECT 1" },
-                        "effects": ["read"],
-                        "kind": "sql",
-                    });
-                }
-                1 => {
-                    e.approval_id = Some(Uuid::now_v7());
-                    e.reason = Some("ticket \u{2028} 42".into());
-                    e.trace_id = Some("00-abc-01".into());
-                }
-                2 => e.details = json!({ "outcome": null, "n": 1.5 }),
-                _ => e.payload = json!([1, { "b": 2, "a": [true, false] }]),
-            }
-            e
-        };
+        let all = records();
         for n in [2, 3, 5] {
-            let reads: Vec<AuditEvent> = (0..n).map(read).collect();
-            let mut documented = batch_reads(reads.clone());
+            let reads = &all[..n];
+            let events = reads.iter().cloned().map(ReadRecord::into_event);
+            let mut documented = batch_reads(events.collect());
             let (mut rendered, text) = render_batch(reads);
             assert_eq!(text, canonical::to_string(&documented.details), "{n} reads");
             assert_eq!(

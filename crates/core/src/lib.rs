@@ -22,7 +22,9 @@ pub use approval::{
     ApprovalRequest, ApprovalStatus, CancelError, Grant, GrantError, GrantMode, NewRequest, Review,
     ReviewError, ReviewOutcome, Reviewer, Verdict,
 };
-pub use audit::{AuditEvent, AuditKind, ChainBreak, GENESIS_HASH};
+pub use audit::{
+    AllowedRead, AuditEvent, AuditKind, ChainBreak, ExecutionOutcome, ReadRecord, GENESIS_HASH,
+};
 pub use classification::{Classification, Effect, Facts};
 pub use decision::{ApprovalRequirement, Decision};
 pub use directory::{AgentEntry, Directory, TargetEntry, TargetMasking, UserEntry};

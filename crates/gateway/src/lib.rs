@@ -15,6 +15,7 @@ pub mod mask;
 mod metrics;
 mod waiters;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,8 +23,9 @@ use serde_json::{json, Map, Value};
 use signoff_core::approval::{CancelError, NewRequest};
 use signoff_core::audit::timestamp;
 use signoff_core::{
-    Action, ApprovalRequest, ApprovalStatus, AuditEvent, AuditKind, Caller, Classification,
-    Decision, Effect, Payload, Principal, ReviewError, Reviewer, Verdict,
+    Action, ActionKind, AllowedRead, ApprovalRequest, ApprovalStatus, AuditEvent, AuditKind,
+    Caller, Classification, Decision, Effect, Payload, Principal, ReadRecord, ReviewError,
+    Reviewer, Verdict,
 };
 use signoff_store::{Store, StoreError};
 use time::OffsetDateTime;
@@ -33,6 +35,8 @@ use uuid::Uuid;
 pub use auth::{bootstrap_demo_keys, create_key, list_keys, revoke_key, AuthError};
 pub use decider::{Decider, Evaluation};
 pub use metrics::Metrics;
+/// How an action went: front doors report it with [`Gateway::record_outcome`].
+pub use signoff_core::ExecutionOutcome;
 
 /// Settings the gateway needs from the config.
 #[derive(Clone, Debug)]
@@ -74,9 +78,9 @@ pub struct CheckOutcome {
     pub decision: Decision,
     pub verdict: CheckVerdict,
     pub approval: Option<ApprovalRequest>,
-    /// With [`AuditTiming::ReadsQueued`], an allowed read's decision event,
+    /// With [`AuditTiming::ReadsQueued`], an allowed read's decision,
     /// written with its outcome by [`Gateway::record_outcome`] as one event.
-    deferred: Option<Box<AuditEvent>>,
+    deferred: Option<Box<AllowedRead>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,15 +142,6 @@ pub enum AuditTiming {
     /// every such outcome (`record_outcome`); `Store::shutdown` commits the
     /// queue, so a clean stop loses none.
     ReadsQueued,
-}
-
-/// How an action went, as reported by the front door that ran it.
-#[derive(Clone, Debug)]
-pub struct ExecutionOutcome {
-    pub succeeded: bool,
-    pub exit_code: Option<i32>,
-    pub duration_ms: Option<u64>,
-    pub detail: Option<String>,
 }
 
 /// Lifecycle events for channels and webhooks.
@@ -374,31 +369,30 @@ impl Gateway {
         decided.fingerprint = Some(fingerprint.0.clone());
         decided.reason = (!reason.is_empty()).then(|| reason.clone());
         decided.trace_id = req.trace_id.clone();
-        // Keys in byte order, so the canonical encoding need not sort them;
-        // room for the `outcome` or `grant` added later, so the map never grows.
-        let mut details = Map::with_capacity(5);
-        details.insert("decision".into(), json!(eval.decision));
-        details.insert("effects".into(), json!(eval.classification.effects));
-        details.insert("kind".into(), action.kind().as_str().into());
         let summary = match audit_masked {
             true => self.masked_text(&eval.classification.summary),
             false => eval.classification.summary.clone(),
         };
-        details.insert("summary".into(), summary.into());
-        decided.details = Value::Object(details);
+        let effects = &eval.classification.effects;
+        let pure_read = effects.iter().all(|e| *e == Effect::Read);
+        let kind = action.kind();
 
         let deferred;
         let (verdict, approval) = match &eval.decision {
-            Decision::Allow { .. } => {
-                let pure_read = eval
-                    .classification
-                    .effects
-                    .iter()
-                    .all(|e| *e == Effect::Read);
+            Decision::Allow { policies } => {
                 if options.audit == AuditTiming::ReadsQueued && pure_read {
-                    deferred = Some(Box::new(decided));
+                    // Typed until the store writer renders it: no JSON map
+                    // per read.
+                    deferred = Some(Box::new(AllowedRead {
+                        event: decided,
+                        policies: policies.clone(),
+                        effects: effects.clone(),
+                        kind,
+                        summary,
+                    }));
                 } else {
                     deferred = None;
+                    decided.details = decided_details(&eval.decision, effects, kind, summary);
                     self.inner.store.append(decided).await?;
                 }
                 (CheckVerdict::Allow, None)
@@ -406,6 +400,7 @@ impl Gateway {
             Decision::Deny { reason, .. } => {
                 deferred = None;
                 let reason = reason.clone();
+                decided.details = decided_details(&eval.decision, effects, kind, summary);
                 self.inner.store.append(decided).await?;
                 (CheckVerdict::Deny { reason }, None)
             }
@@ -414,6 +409,7 @@ impl Gateway {
                 policies,
             } => {
                 deferred = None;
+                decided.details = decided_details(&eval.decision, effects, kind, summary);
                 // INVARIANT: reviewers only ever see masked payloads, whatever
                 // the target's audit setting.
                 let for_reviewers = match audit_masked {
@@ -800,19 +796,15 @@ impl Gateway {
         checked: CheckOutcome,
         outcome: ExecutionOutcome,
     ) -> Result<(), GatewayError> {
-        // Keys in byte order, so the canonical encoding need not sort them.
-        let mut report = Map::with_capacity(4);
-        report.insert("detail".into(), outcome.detail.into());
-        report.insert("duration_ms".into(), outcome.duration_ms.into());
-        report.insert("exit_code".into(), outcome.exit_code.into());
-        report.insert("succeeded".into(), outcome.succeeded.into());
-        let report = Value::Object(report);
-        if let Some(decided) = checked.deferred {
-            let mut e = *decided;
-            e.details["outcome"] = report;
-            self.inner.store.append_read(e)?;
+        if let Some(read) = checked.deferred {
+            let read = ReadRecord {
+                read: *read,
+                outcome,
+            };
+            self.inner.store.append_read(read)?;
             return Ok(());
         }
+        let report = outcome.to_value();
         let approval_id = checked
             .approval
             .as_ref()
@@ -936,6 +928,25 @@ impl Gateway {
 }
 
 /// An event about `action`, with its payload as the audit keeps it.
+/// An `action.decided` event's details: the decision, what the action
+/// does and its summary. An allowed read queued with its outcome has the same,
+/// typed ([`AllowedRead`]).
+fn decided_details(
+    decision: &Decision,
+    effects: &BTreeSet<Effect>,
+    kind: ActionKind,
+    summary: String,
+) -> Value {
+    // Keys in byte order, so the canonical encoding need not sort them; room
+    // for a `grant` added later, so the map never grows.
+    let mut details = Map::with_capacity(5);
+    details.insert("decision".into(), json!(decision));
+    details.insert("effects".into(), json!(effects));
+    details.insert("kind".into(), kind.as_str().into());
+    details.insert("summary".into(), summary.into());
+    Value::Object(details)
+}
+
 fn event_with(
     kind: AuditKind,
     actor: &Principal,

@@ -4,7 +4,9 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::json;
-use signoff_core::{AuditEvent, AuditKind};
+use signoff_core::{
+    ActionKind, AllowedRead, AuditEvent, AuditKind, Effect, ExecutionOutcome, ReadRecord,
+};
 use signoff_store::Store;
 
 fn event() -> AuditEvent {
@@ -17,6 +19,27 @@ fn event() -> AuditEvent {
     e.payload = json!({ "sql": "SELECT * FROM orders WHERE id = 42" });
     e.details = json!({ "decision": { "decision": "allow", "policies": ["reads-allowed"] }, "effects": ["read"] });
     e
+}
+
+/// An allowed read as the gate queues it: the decided event and its outcome.
+fn read() -> ReadRecord {
+    let mut event = event();
+    event.details = serde_json::Value::Null;
+    ReadRecord {
+        read: AllowedRead {
+            event,
+            policies: vec!["reads-allowed".into()],
+            effects: [Effect::Read].into(),
+            kind: ActionKind::Sql,
+            summary: "SELECT on orders".into(),
+        },
+        outcome: ExecutionOutcome {
+            succeeded: true,
+            exit_code: None,
+            duration_ms: Some(1),
+            detail: Some("SELECT 1".into()),
+        },
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -76,7 +99,7 @@ fn bench(c: &mut Criterion) {
                 rt.block_on(async {
                     for _ in 0..511 {
                         match batched {
-                            true => store.append_read(event()).unwrap(),
+                            true => store.append_read(read()).unwrap(),
                             false => store.append_detached(event()).unwrap(),
                         }
                     }

@@ -74,9 +74,9 @@ pub(crate) enum Queued {
     /// and the chain head moves only when it succeeds. The waiter, if any,
     /// hears back after the commit.
     Append(Box<signoff_core::AuditEvent>, Option<Waiter>),
-    /// An allowed read's decided event: the reads of one caller and target
+    /// An allowed read and its outcome: the reads of one caller and target
     /// in a group commit become one `reads.batched` event.
-    Read(Box<signoff_core::AuditEvent>),
+    Read(Box<signoff_core::ReadRecord>),
 }
 
 /// Detached jobs, queued without waking the writer for each: the first one
@@ -214,12 +214,15 @@ impl Store {
         self.queue(Queued::Append(Box::new(event), None))
     }
 
-    /// Queues an allowed read's decided event (outcome included) like
-    /// [`Store::append_detached`]; the reads of one caller and target that
-    /// commit together are written as one `reads.batched` event, so a stream
-    /// of reads costs one row per group commit instead of one per statement.
-    pub fn append_read(&self, event: signoff_core::AuditEvent) -> Result<(), StoreError> {
-        self.queue(Queued::Read(Box::new(event)))
+    /// Queues an allowed read and its outcome like [`Store::append_detached`];
+    /// the reads of one caller and target that commit together are written
+    /// as one `reads.batched` event, so a stream of reads costs one row per
+    /// group commit instead of one per statement. A lone read is written as
+    /// its plain `action.decided` event ([`ReadRecord::into_event`]).
+    ///
+    /// [`ReadRecord::into_event`]: signoff_core::ReadRecord::into_event
+    pub fn append_read(&self, read: signoff_core::ReadRecord) -> Result<(), StoreError> {
+        self.queue(Queued::Read(Box::new(read)))
     }
 
     fn queue(&self, job: Queued) -> Result<(), StoreError> {

@@ -1,6 +1,8 @@
 use super::*;
 use serde_json::{json, Value};
-use signoff_core::{AuditEvent, AuditKind};
+use signoff_core::{
+    ActionKind, AllowedRead, AuditEvent, AuditKind, Effect, ExecutionOutcome, ReadRecord,
+};
 
 fn event(i: usize) -> AuditEvent {
     let mut e = AuditEvent::new(
@@ -10,6 +12,33 @@ fn event(i: usize) -> AuditEvent {
     );
     e.details = json!({ "i": i });
     e
+}
+
+/// An allowed read by `agent:bot`, numbered `i` in its summary.
+fn read_record(i: usize) -> ReadRecord {
+    ReadRecord {
+        read: AllowedRead {
+            event: AuditEvent {
+                details: Value::Null,
+                ..event(i)
+            },
+            policies: vec!["reads-allowed".into()],
+            effects: std::collections::BTreeSet::from([Effect::Read]),
+            kind: ActionKind::Sql,
+            summary: i.to_string(),
+        },
+        outcome: ExecutionOutcome {
+            succeeded: true,
+            exit_code: None,
+            duration_ms: Some(1),
+            detail: Some("SELECT 1".into()),
+        },
+    }
+}
+
+/// The number [`read_record`] gave a read, from its written details.
+fn read_number(details: &Value) -> usize {
+    details["summary"].as_str().unwrap().parse().unwrap()
 }
 
 fn raw(store: &Store) -> rusqlite::Connection {
@@ -430,7 +459,7 @@ async fn a_queued_job_commits_without_an_awaited_write_after_it() {
         "queued after a commit"
     );
     tokio::time::sleep(DETACHED_LINGER * 20).await;
-    store.append_read(event(4)).unwrap();
+    store.append_read(read_record(4)).unwrap();
     assert_eq!(eventually_count(&store, 4).await, 4, "a read queued later");
     assert_whole_chain(&store, 4);
 }
@@ -487,10 +516,10 @@ async fn queued_reads_are_batched_per_caller_and_never_lost() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let read = |i: usize| {
-        let mut e = event(i);
-        e.actor = format!("agent:bot{}", i % 3);
-        e.target = Some("db".into());
-        e
+        let mut r = read_record(i);
+        r.read.event.actor = format!("agent:bot{}", i % 3);
+        r.read.event.target = Some("db".into());
+        r
     };
     for i in 0..3000 {
         store.append_read(read(i)).unwrap();
@@ -520,7 +549,7 @@ async fn queued_reads_are_batched_per_caller_and_never_lost() {
                 let reads = details["reads"].as_array().unwrap();
                 assert_eq!(details["count"], reads.len());
                 for r in reads {
-                    let i = r["details"]["i"].as_u64().unwrap() as usize;
+                    let i = read_number(&r["details"]);
                     assert_eq!(
                         actor,
                         &format!("agent:bot{}", i % 3),
@@ -530,9 +559,7 @@ async fn queued_reads_are_batched_per_caller_and_never_lost() {
                     seen.push(i);
                 }
             }
-            "action.decided" if actor != "agent:bot" => {
-                seen.push(details["i"].as_u64().unwrap() as usize)
-            }
+            "action.decided" if actor != "agent:bot" => seen.push(read_number(&details)),
             _ => {}
         }
     }
@@ -547,10 +574,10 @@ async fn queued_reads_are_batched_per_caller_and_never_lost() {
 #[test]
 fn reads_split_into_groups_per_caller() {
     let read = |actor: &str, human: Option<&str>, i: usize| {
-        let mut e = event(i);
-        e.actor = actor.into();
-        e.on_behalf_of = human.map(str::to_owned);
-        Queued::Read(Box::new(e))
+        let mut r = read_record(i);
+        r.read.event.actor = actor.into();
+        r.read.event.on_behalf_of = human.map(str::to_owned);
+        Queued::Read(Box::new(r))
     };
     let mut batch = vec![
         read("agent:a", None, 0),
@@ -562,8 +589,8 @@ fn reads_split_into_groups_per_caller() {
     ];
     batch.extend((4..2100).map(|i| read("agent:b", None, i)));
     let (groups, rest) = crate::write::split_reads(batch);
-    let ids = |g: &Vec<AuditEvent>| -> Vec<u64> {
-        g.iter().map(|e| e.details["i"].as_u64().unwrap()).collect()
+    let ids = |g: &Vec<ReadRecord>| -> Vec<u64> {
+        g.iter().map(|r| r.read.summary.parse().unwrap()).collect()
     };
     assert_eq!(groups.len(), 5);
     assert_eq!(ids(&groups[0]), [0, 2]);

@@ -5,7 +5,7 @@ use std::sync::mpsc;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use signoff_core::approval::rfc3339;
 use signoff_core::audit::{render_batch, same_batch, timestamp};
-use signoff_core::{ApprovalRequest, AuditEvent, Principal, GENESIS_HASH};
+use signoff_core::{ApprovalRequest, AuditEvent, Principal, ReadRecord, GENESIS_HASH};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -289,20 +289,22 @@ fn gather(first: Wake, jobs: &mpsc::Receiver<Wake>, detached: &Detached) -> (Vec
 const MAX_READS_PER_EVENT: usize = 1024;
 
 /// Queued reads grouped by caller and target, in queue order, and the rest.
-pub(crate) fn split_reads(batch: Vec<Queued>) -> (Vec<Vec<AuditEvent>>, Vec<Queued>) {
-    let mut groups: Vec<Vec<AuditEvent>> = Vec::new();
+pub(crate) fn split_reads(batch: Vec<Queued>) -> (Vec<Vec<ReadRecord>>, Vec<Queued>) {
+    let mut groups: Vec<Vec<ReadRecord>> = Vec::new();
     let mut rest = Vec::with_capacity(batch.len());
     for job in batch {
-        let Queued::Read(event) = job else {
+        let Queued::Read(read) = job else {
             rest.push(job);
             continue;
         };
         let open = groups.iter_mut().rev().find(|g| {
-            g.len() < MAX_READS_PER_EVENT && g.first().is_some_and(|f| same_batch(f, &event))
+            g.len() < MAX_READS_PER_EVENT
+                && g.first()
+                    .is_some_and(|f| same_batch(&f.read.event, &read.read.event))
         });
         match open {
-            Some(g) => g.push(*event),
-            None => groups.push(vec![*event]),
+            Some(g) => g.push(*read),
+            None => groups.push(vec![*read]),
         }
     }
     (groups, rest)
@@ -325,10 +327,10 @@ fn commit_group(
     let (reads, batch) = split_reads(batch);
     for group in reads {
         // A lone read stays a plain event.
-        let appended = match <[AuditEvent; 1]>::try_from(group) {
-            Ok([one]) => w.append(one).map(drop),
+        let appended = match <[ReadRecord; 1]>::try_from(group) {
+            Ok([one]) => w.append(one.into_event()).map(drop),
             Err(group) => {
-                let (event, details) = render_batch(group);
+                let (event, details) = render_batch(&group);
                 w.append_rendered(event, details)
             }
         };
