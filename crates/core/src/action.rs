@@ -279,7 +279,7 @@ impl Action {
         out.extend_from_slice(b",\"payload\":");
         canonical::write(body, &mut out);
         out.extend_from_slice(b",\"principal\":");
-        canonical::write_str(&self.principal.to_string(), &mut out);
+        canonical::write_str(&self.principal.text(), &mut out);
         out.extend_from_slice(b",\"target\":");
         canonical::write_str(&self.target, &mut out);
         out.push(b'}');

@@ -456,7 +456,7 @@ pub fn batch_reads(reads: Vec<AuditEvent>) -> AuditEvent {
 pub fn render_batch(reads: &[ReadRecord]) -> (AuditEvent, String) {
     use canonical::write_str;
     let batch = batch_event(reads.iter().map(|r| &r.read.event));
-    let mut out = Vec::with_capacity(64 + reads.len() * 512);
+    let mut out = Vec::with_capacity(1024);
     out.extend_from_slice(b"{\"count\":");
     out.extend_from_slice(reads.len().to_string().as_bytes());
     out.extend_from_slice(b",\"reads\":[");
@@ -464,7 +464,14 @@ pub fn render_batch(reads: &[ReadRecord]) -> (AuditEvent, String) {
         if i > 0 {
             out.push(b',');
         }
+        let start = out.len();
         r.write_entry(&mut out);
+        if i == 0 {
+            // Reads in a batch are alike: room for the rest at the first's
+            // size, so the buffer is not regrown (and copied) as it fills.
+            let rest = reads.len() - 1;
+            out.reserve((out.len() - start + 64) * rest + 64);
+        }
     }
     out.extend_from_slice(b"],\"until\":");
     match reads.last() {

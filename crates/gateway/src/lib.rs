@@ -955,7 +955,7 @@ fn event_with(
     at: OffsetDateTime,
     payload: Value,
 ) -> AuditEvent {
-    let mut e = AuditEvent::new(kind, actor.to_string(), timestamp(at));
+    let mut e = AuditEvent::new(kind, actor.text(), timestamp(at));
     e.on_behalf_of = Some(action.on_behalf_of.clone());
     e.target = Some(action.target.clone());
     e.action_id = action_id;
