@@ -299,13 +299,10 @@ pub struct ExecutionOutcome {
 impl ExecutionOutcome {
     /// The outcome as an event's `details.outcome` (or an `action.executed`
     /// event's `details`): every field, empty ones as null.
-    pub fn to_value(&self) -> Value {
+    pub fn into_value(self) -> Value {
         // Keys in byte order, so the canonical encoding need not sort them.
         object([
-            (
-                "detail",
-                self.detail.clone().map_or(Value::Null, Value::String),
-            ),
+            ("detail", self.detail.map_or(Value::Null, Value::String)),
             ("duration_ms", self.duration_ms.into()),
             ("exit_code", self.exit_code.into()),
             ("succeeded", self.succeeded.into()),
@@ -353,7 +350,7 @@ impl ReadRecord {
             ),
             ("effects", Value::Array(effects.collect())),
             ("kind", read.kind.as_str().into()),
-            ("outcome", outcome.to_value()),
+            ("outcome", outcome.into_value()),
             ("summary", read.summary.into()),
         ]);
         e

@@ -804,7 +804,8 @@ impl Gateway {
             self.inner.store.append_read(read)?;
             return Ok(());
         }
-        let report = outcome.to_value();
+        let succeeded = outcome.succeeded;
+        let report = outcome.into_value();
         let approval_id = checked
             .approval
             .as_ref()
@@ -826,7 +827,7 @@ impl Gateway {
             None => self.inner.store.append_detached(e)?,
             Some(id) => self.inner.store.write_detached(move |tx| {
                 if let Some(mut r) = tx.approval(id)? {
-                    r.record_outcome(outcome.succeeded);
+                    r.record_outcome(succeeded);
                     tx.put_approval(&r)?;
                 }
                 tx.append(e).map(drop)
