@@ -2,7 +2,7 @@
 # Runs every signoff benchmark beside its baseline in one go and prints the ratios.
 #
 #   bench/run.sh            all of them (about 5 minutes)
-#   bench/run.sh decide     one section: decide | audit | wake | api | mask | mcp | pg | pgcount | slack
+#   bench/run.sh decide     one section: decide | audit | wake | api | mask | mcp | pg | pgcount | pgab | slack
 #
 # The mask section compares with Presidio when PRESIDIO_PYTHON names a Python
 # with presidio-analyzer and presidio-anonymizer installed (see bench/mask.py).
@@ -17,7 +17,9 @@
 # The pg section needs PostgreSQL at PG_URL (default the test server), pgbench,
 # and pgbouncer (Debian package; installed here if missing and apt works).
 # pgcount (valgrind) keeps each mode's profile in bench/out/pgcount-MODE.callgrind
-# for callgrind_annotate.
+# for callgrind_annotate. pgab compares two signoff builds or settings round by
+# round (PGAB_A, PGAB_B, PGAB_A_ENV, PGAB_B_ENV, PGAB_ROUNDS, PGAB_MODE); it
+# runs only when named.
 #
 # Needs: wrk (Debian package `wrk`; installed here if missing and apt works).
 # Figures land in bench/out/ and are summarised in bench/RESULTS.md by hand.
@@ -387,6 +389,52 @@ print(int($(echo "$out" | awk '/^tps/ {print $3}')), f'{u + s:.1f}({u:.1f}u+{s:.
   decided=$(sqlite3 "$dir/data/signoff.db" "SELECT (SELECT count(*) FROM audit WHERE kind = 'action.decided') + (SELECT COALESCE(SUM(json_extract(details, '\$.count')), 0) FROM audit WHERE kind = 'reads.batched')" 2>/dev/null || echo "?")
   rows=$(sqlite3 "$dir/data/signoff.db" "SELECT count(*) FROM audit" 2>/dev/null || echo "?")
   echo "  audit after the run: $decided statements decided, in $rows rows; $(target/release/signoff audit verify --data-dir "$dir/data")"
+fi
+
+if [ "$only" = pgab ]; then
+  # Two builds (or settings) of signoff, side by side on the same data, for
+  # changes smaller than this machine's drift between separate runs:
+  # PGAB_A / PGAB_B name the binaries (default: the release build for both),
+  # PGAB_A_ENV / PGAB_B_ENV extra environment ("TOKIO_WORKER_THREADS=1"),
+  # PGAB_ROUNDS alternating rounds of DURATION seconds, PGAB_MODE simple|extended.
+  pg_setup pgab
+  a_bin=${PGAB_A:-target/release/signoff} b_bin=${PGAB_B:-target/release/signoff}
+  mode=${PGAB_MODE:-simple} duration=${DURATION:-5}
+  echo "== pgab: pgbench -S -M $mode, 8 clients, A=$a_bin ${PGAB_A_ENV:-} vs B=$b_bin ${PGAB_B_ENV:-}"
+  dir_b=$(mktemp -d); chmod 755 "$dir_b"; cp -r "$dir/policies" "$dir_b/"
+  b_port=$(free_port) b_unix_port=$(free_port) b_http=$(free_port)
+  sed -e "s/127.0.0.1:$so_port\"/127.0.0.1:$b_port\"/" -e "s/127.0.0.1:$so_unix_port\"/127.0.0.1:$b_unix_port\"/" \
+    "$dir/signoff.toml" >"$dir_b/signoff.toml"
+  key_b=$("$b_bin" --config "$dir_b/signoff.toml" keys create --principal agent:bench)
+  env SIGNOFF_LOG=warn ${PGAB_A_ENV:-} "$a_bin" --config "$dir/signoff.toml" serve --listen "127.0.0.1:$http_port" 2>"$dir/serve.log" &
+  a_pid=$!
+  env SIGNOFF_LOG=warn ${PGAB_B_ENV:-} "$b_bin" --config "$dir_b/signoff.toml" serve --listen "127.0.0.1:$b_http" 2>"$dir_b/serve.log" &
+  b_pid=$!
+  trap 'kill $a_pid $b_pid 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do grep -q Ctrl-C "$dir/serve.log" && grep -q Ctrl-C "$dir_b/serve.log" && break; sleep 0.1; done
+  b_dsn="host=127.0.0.1 port=$b_port user=agent:bench dbname=$pg_db sslmode=disable"
+  round() { # pid dsn key -> "tps cpu_us_per_statement"
+    local before after out n
+    before=$(cpu_ticks "$1")
+    out=$(PGPASSWORD="$3" pgbench -n -S -c 8 -j 2 -T "$duration" -M "$mode" "$2" 2>/dev/null)
+    after=$(cpu_ticks "$1")
+    n=$(echo "$out" | awk '/actually processed/ {split($NF, a, "/"); print a[1]}')
+    python3 -c "n = max(${n:-0}, 1); print(round(n / $duration), round(($after - $before) / $(getconf CLK_TCK) * 1e6 / n, 1))"
+  }
+  : >bench/out/pgab.txt
+  for r in $(seq "${PGAB_ROUNDS:-6}"); do
+    echo "$(round $a_pid "$signoff_dsn" "$key") $(round $b_pid "$b_dsn" "$key_b")" | tee -a bench/out/pgab.txt | \
+      awk -v r="$r" '{printf "  round %d: A %d tps, %.1f µs/statement | B %d tps, %.1f µs/statement\n", r, $1, $2, $3, $4}'
+  done
+  kill $a_pid $b_pid; wait $a_pid $b_pid 2>/dev/null || true
+  python3 - <<'PY'
+rows = [list(map(float, l.split())) for l in open("bench/out/pgab.txt") if l.strip()]
+avg = lambda i: sum(r[i] for r in rows) / len(rows)
+fewer = sum(r[3] < r[1] for r in rows)
+print(f"  mean: A {avg(0):.0f} tps, {avg(1):.1f} µs | B {avg(2):.0f} tps, {avg(3):.1f} µs | "
+    f"B/A CPU {avg(3)/avg(1):.3f}x, tps {avg(2)/avg(0):.3f}x; B used less CPU in {fewer} of {len(rows)} rounds")
+PY
+  rm -rf "$dir_b"
 fi
 
 if want pgcount; then
