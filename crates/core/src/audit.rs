@@ -432,7 +432,7 @@ impl ReadRecord {
 /// states once (actor, human, target), the sealing fields, and its empty
 /// fields (see `entry`).
 pub fn batch_reads(reads: Vec<AuditEvent>) -> AuditEvent {
-    let mut batch = batch_event(reads.iter());
+    let mut batch = batch_event(reads.first());
     let until = reads.last().map(|e| e.at.clone());
     // Built by moving each event's values in: a deep copy through `json!`
     // was most of the writer's time per read.
@@ -452,7 +452,7 @@ pub fn batch_reads(reads: Vec<AuditEvent>) -> AuditEvent {
 /// holds the two equal).
 pub fn render_batch(reads: &[ReadRecord]) -> (AuditEvent, String) {
     use canonical::write_str;
-    let batch = batch_event(reads.iter().map(|r| &r.read.event));
+    let batch = batch_event(reads.first().map(|r| &r.read.event));
     let mut out = Vec::with_capacity(1024);
     out.extend_from_slice(b"{\"count\":");
     out.extend_from_slice(reads.len().to_string().as_bytes());
@@ -479,10 +479,10 @@ pub fn render_batch(reads: &[ReadRecord]) -> (AuditEvent, String) {
     (batch, canonical::into_string(out))
 }
 
-/// The batch event for `reads`, without its details: it states once what
-/// every read shares (actor, human, target) and starts when the first did.
-fn batch_event<'a>(mut reads: impl Iterator<Item = &'a AuditEvent>) -> AuditEvent {
-    let first = reads.next();
+/// The batch event for reads starting with `first`, without its details: it
+/// states once what every read shares (actor, human, target) and starts when
+/// the first did.
+fn batch_event(first: Option<&AuditEvent>) -> AuditEvent {
     let mut batch = AuditEvent::new(
         AuditKind::ReadsBatched,
         first.map(|e| e.actor.clone()).unwrap_or_default(),
