@@ -10,8 +10,7 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
 use signoff_core::audit::{batch_reads, render_batch};
 use signoff_core::{
-    canonical, ActionKind, AllowedRead, AuditEvent, AuditKind, Effect, ExecutionOutcome,
-    ReadRecord,
+    canonical, ActionKind, AllowedRead, AuditEvent, AuditKind, Effect, ExecutionOutcome, ReadRecord,
 };
 use uuid::Uuid;
 
