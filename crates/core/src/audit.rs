@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::canonical;
-use crate::{ActionKind, Effect};
+use crate::{ActionKind, Decision, Effect};
 
 /// Formats an audit timestamp: UTC, fixed width, so text order is time order.
 pub fn timestamp(t: time::OffsetDateTime) -> String {
@@ -287,6 +287,29 @@ pub fn same_batch(a: &AuditEvent, b: &AuditEvent) -> bool {
     a.actor == b.actor && a.on_behalf_of == b.on_behalf_of && a.target == b.target
 }
 
+/// An `action.decided` event's details: the decision, what the action does,
+/// its kind and summary, and for a read written with its outcome
+/// ([`ReadRecord`]), that outcome.
+pub fn decided_details(
+    decision: &Decision,
+    effects: &BTreeSet<Effect>,
+    kind: ActionKind,
+    summary: String,
+    outcome: Option<ExecutionOutcome>,
+) -> Value {
+    // Keys in byte order, so the canonical encoding need not sort them; room
+    // for a `grant` added later, so the map never grows.
+    let mut details = serde_json::Map::with_capacity(5);
+    details.insert("decision".into(), json!(decision));
+    details.insert("effects".into(), json!(effects));
+    details.insert("kind".into(), kind.as_str().into());
+    if let Some(outcome) = outcome {
+        details.insert("outcome".into(), outcome.into_value());
+    }
+    details.insert("summary".into(), summary.into());
+    Value::Object(details)
+}
+
 /// How an action went, as reported by the front door that ran it.
 #[derive(Clone, Debug)]
 pub struct ExecutionOutcome {
@@ -338,21 +361,17 @@ impl ReadRecord {
     /// [`batch_reads`] takes it.
     pub fn into_event(self) -> AuditEvent {
         let ReadRecord { read, outcome } = self;
+        let decision = Decision::Allow {
+            policies: read.policies,
+        };
         let mut e = read.event;
-        let effects = read.effects.iter().map(|f| Value::from(f.as_str()));
-        e.details = object([
-            (
-                "decision",
-                object([
-                    ("decision", Value::from("allow")),
-                    ("policies", read.policies.into()),
-                ]),
-            ),
-            ("effects", Value::Array(effects.collect())),
-            ("kind", read.kind.as_str().into()),
-            ("outcome", outcome.into_value()),
-            ("summary", read.summary.into()),
-        ]);
+        e.details = decided_details(
+            &decision,
+            &read.effects,
+            read.kind,
+            read.summary,
+            Some(outcome),
+        );
         e
     }
 

@@ -15,17 +15,16 @@ pub mod mask;
 mod metrics;
 mod waiters;
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use signoff_core::approval::{CancelError, NewRequest};
-use signoff_core::audit::timestamp;
+use signoff_core::audit::{decided_details, timestamp};
 use signoff_core::{
-    Action, ActionKind, AllowedRead, ApprovalRequest, ApprovalStatus, AuditEvent, AuditKind,
-    Caller, Classification, Decision, Effect, Payload, Principal, ReadRecord, ReviewError,
-    Reviewer, Verdict,
+    Action, AllowedRead, ApprovalRequest, ApprovalStatus, AuditEvent, AuditKind, Caller,
+    Classification, Decision, Effect, Payload, Principal, ReadRecord, ReviewError, Reviewer,
+    Verdict,
 };
 use signoff_store::{Store, StoreError};
 use time::OffsetDateTime;
@@ -80,7 +79,15 @@ pub struct CheckOutcome {
     pub approval: Option<ApprovalRequest>,
     /// With [`AuditTiming::ReadsQueued`], an allowed read's decision,
     /// written with its outcome by [`Gateway::record_outcome`] as one event.
-    deferred: Option<Box<AllowedRead>>,
+    deferred: Option<Box<DeferredRead>>,
+}
+
+/// What an allowed read's record needs beyond its [`CheckOutcome`]: the
+/// decided event (without details) and the summary as the audit keeps it.
+#[derive(Clone, Debug)]
+struct DeferredRead {
+    event: AuditEvent,
+    summary: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -379,20 +386,17 @@ impl Gateway {
 
         let deferred;
         let (verdict, approval) = match &eval.decision {
-            Decision::Allow { policies } => {
+            Decision::Allow { .. } => {
                 if options.audit == AuditTiming::ReadsQueued && pure_read {
                     // Typed until the store writer renders it: no JSON map
                     // per read.
-                    deferred = Some(Box::new(AllowedRead {
+                    deferred = Some(Box::new(DeferredRead {
                         event: decided,
-                        policies: policies.clone(),
-                        effects: effects.clone(),
-                        kind,
                         summary,
                     }));
                 } else {
                     deferred = None;
-                    decided.details = decided_details(&eval.decision, effects, kind, summary);
+                    decided.details = decided_details(&eval.decision, effects, kind, summary, None);
                     self.inner.store.append(decided).await?;
                 }
                 (CheckVerdict::Allow, None)
@@ -400,7 +404,7 @@ impl Gateway {
             Decision::Deny { reason, .. } => {
                 deferred = None;
                 let reason = reason.clone();
-                decided.details = decided_details(&eval.decision, effects, kind, summary);
+                decided.details = decided_details(&eval.decision, effects, kind, summary, None);
                 self.inner.store.append(decided).await?;
                 (CheckVerdict::Deny { reason }, None)
             }
@@ -409,7 +413,7 @@ impl Gateway {
                 policies,
             } => {
                 deferred = None;
-                decided.details = decided_details(&eval.decision, effects, kind, summary);
+                decided.details = decided_details(&eval.decision, effects, kind, summary, None);
                 // INVARIANT: reviewers only ever see masked payloads, whatever
                 // the target's audit setting.
                 let for_reviewers = match audit_masked {
@@ -796,12 +800,20 @@ impl Gateway {
         checked: CheckOutcome,
         outcome: ExecutionOutcome,
     ) -> Result<(), GatewayError> {
-        if let Some(read) = checked.deferred {
-            let read = ReadRecord {
-                read: *read,
-                outcome,
+        if let Some(deferred) = checked.deferred {
+            let policies = match checked.decision {
+                Decision::Allow { policies } => policies,
+                // INVARIANT: `check_with` defers only allowed reads.
+                _ => Vec::new(),
             };
-            self.inner.store.append_read(read)?;
+            let read = AllowedRead {
+                event: deferred.event,
+                policies,
+                effects: checked.classification.effects,
+                kind: checked.action.kind(),
+                summary: deferred.summary,
+            };
+            self.inner.store.append_read(ReadRecord { read, outcome })?;
             return Ok(());
         }
         let succeeded = outcome.succeeded;
@@ -929,25 +941,6 @@ impl Gateway {
 }
 
 /// An event about `action`, with its payload as the audit keeps it.
-/// An `action.decided` event's details: the decision, what the action
-/// does and its summary. An allowed read queued with its outcome has the same,
-/// typed ([`AllowedRead`]).
-fn decided_details(
-    decision: &Decision,
-    effects: &BTreeSet<Effect>,
-    kind: ActionKind,
-    summary: String,
-) -> Value {
-    // Keys in byte order, so the canonical encoding need not sort them; room
-    // for a `grant` added later, so the map never grows.
-    let mut details = Map::with_capacity(5);
-    details.insert("decision".into(), json!(decision));
-    details.insert("effects".into(), json!(effects));
-    details.insert("kind".into(), kind.as_str().into());
-    details.insert("summary".into(), summary.into());
-    Value::Object(details)
-}
-
 fn event_with(
     kind: AuditKind,
     actor: &Principal,
