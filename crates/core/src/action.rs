@@ -193,7 +193,7 @@ impl Payload {
                     body.insert("params".into(), Value::Array(p.params.clone()));
                 }
                 body.insert("sql".into(), Value::String(p.sql.clone()));
-                return Value::Object(body);
+                Ok(Value::Object(body))
             }
             Payload::Exec(p) => serde_json::to_value(p),
             Payload::Http(p) => serde_json::to_value(p),

@@ -38,7 +38,7 @@ impl Principal {
 
     /// The text form (`agent:NAME`), as `to_string` gives it, in one
     /// allocation of the right size: `to_string` grows its buffer twice, and
-    /// every statement needs its principal as text three times.
+    /// every statement needs its principal as text (fingerprint, audit actor).
     pub fn text(&self) -> String {
         let (kind, name) = self.parts();
         let mut text = String::with_capacity(kind.len() + name.len());
@@ -54,7 +54,7 @@ impl fmt::Display for Principal {
         // and a statement formats its principal several times.
         let (kind, name) = self.parts();
         if f.width().is_some() || f.precision().is_some() {
-            return f.pad(&format!("{kind}{name}"));
+            return f.pad(&self.text());
         }
         f.write_str(kind)?;
         f.write_str(name)
