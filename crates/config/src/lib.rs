@@ -97,11 +97,25 @@ pub enum McpUpstream {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub public_url: String,
+    /// `public_url` was not set, so it is `http://{listen}` and follows a new
+    /// listen address ([`ServerConfig::listen_on`]).
+    pub public_url_from_listen: bool,
     pub data_dir: PathBuf,
     pub max_body_bytes: usize,
     /// How long a verified API key is trusted before the store is asked
     /// again: the longest a revoked key keeps working in a running server.
     pub key_recheck: Duration,
+}
+
+impl ServerConfig {
+    /// Listens on `addr` instead; a public URL that was derived from the old
+    /// address moves with it, so review links and the banner stay reachable.
+    pub fn listen_on(&mut self, addr: SocketAddr) {
+        self.listen = addr;
+        if self.public_url_from_listen {
+            self.public_url = format!("http://{addr}");
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -550,6 +564,7 @@ impl Config {
             source: Some(path.to_path_buf()),
             server: ServerConfig {
                 listen,
+                public_url_from_listen: raw.server.public_url.is_none(),
                 public_url: raw
                     .server
                     .public_url
@@ -587,6 +602,7 @@ impl Config {
             server: ServerConfig {
                 listen,
                 public_url: format!("http://{listen}"),
+                public_url_from_listen: true,
                 data_dir,
                 max_body_bytes: DEFAULT_MAX_BODY,
                 key_recheck: DEFAULT_KEY_RECHECK,
@@ -731,6 +747,29 @@ mod tests {
             c.directory.target("prod-shell").unwrap().masking,
             TargetMasking::default()
         );
+    }
+
+    #[test]
+    fn a_public_url_follows_a_new_listen_address_only_when_derived() {
+        let moved: SocketAddr = "127.0.0.1:9911".parse().unwrap();
+        // (the [server] table, the public URL after `listen_on(moved)`)
+        let cases = [
+            ("", "http://127.0.0.1:9911"),
+            ("listen = \"127.0.0.1:7000\"\n", "http://127.0.0.1:9911"),
+            (
+                "public_url = \"https://signoff.example.com\"\n",
+                "https://signoff.example.com",
+            ),
+        ];
+        for (server, want) in cases {
+            let mut c = load(&format!("[server]\n{server}"));
+            c.server.listen_on(moved);
+            assert_eq!(c.server.listen, moved, "{server}");
+            assert_eq!(c.server.public_url, want, "{server}");
+        }
+        let mut c = Config::embedded(PathBuf::from("/tmp/d"));
+        c.server.listen_on(moved);
+        assert_eq!(c.server.public_url, "http://127.0.0.1:9911");
     }
 
     #[test]

@@ -363,6 +363,41 @@ fn an_unreviewed_request_expires_and_exec_says_so() {
 }
 
 #[test]
+fn serve_listen_moves_the_review_links_of_a_config_without_public_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = init(dir.path());
+    // `Server` passes `--listen` on a free port, never the file's 8080.
+    let s = Server::with_config(dir.path(), &config);
+    assert!(
+        s.stderr
+            .iter()
+            .any(|l| l.ends_with(&format!("listening on {}", s.url))),
+        "{:?}",
+        s.stderr
+    );
+    let key = deploy_bot_key(dir.path(), &config);
+    let out = s.cli(
+        &key,
+        &[
+            "exec",
+            "--target",
+            "prod-shell",
+            "--wait",
+            "1s",
+            "--",
+            "rm",
+            "-rf",
+            "/tmp/x",
+        ],
+    );
+    assert!(
+        text(&out).contains(&format!("review:   {}/", s.url)),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
 fn mask_streams_one_line_per_line_with_a_report() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();

@@ -15,7 +15,8 @@ use crate::setup;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Listen on this address instead of the config's (`127.0.0.1:8080`).
+    /// Listen on this address instead of the config's (`127.0.0.1:8080`); a
+    /// `public_url` the config does not set follows it.
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
     /// Keep state here instead of the config's data directory.
@@ -40,10 +41,7 @@ pub async fn run(config_path: Option<PathBuf>, log_format: &str, args: Args) -> 
     init_logging(log_format);
     let mut config = setup::config(config_path.as_deref(), args.data_dir.as_deref())?;
     if let Some(listen) = args.listen {
-        config.server.listen = listen;
-        if config.is_embedded() {
-            config.server.public_url = format!("http://{listen}");
-        }
+        config.server.listen_on(listen);
     }
     // INVARIANT: an invalid policy stops the server before it takes traffic.
     let decider =
