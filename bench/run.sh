@@ -185,10 +185,14 @@ NGINX
   # target is also read as the median of alternating rounds.
   rounds=${MCP_BENCH_ROUNDS:-3}
   : >bench/out/mcp-rounds.txt
+  # nginx runs in the same rounds, when installed: what a plain proxy adds on
+  # this machine at the same moment, since neighbours move p99 between runs.
   for r in $(seq "$rounds"); do
     d=$(MCP_BENCH_CLIENTS=32 MCP_BENCH_CALLS=$calls MCP_BENCH_URL="http://127.0.0.1:$up_port/mcp" "$bench_bin")
     s=$(MCP_BENCH_CLIENTS=32 MCP_BENCH_CALLS=$calls MCP_BENCH_URL="http://127.0.0.1:$so_port/mcp/upstream" MCP_BENCH_TOKEN="$token" "$bench_bin")
-    echo "$d | $s" >>bench/out/mcp-rounds.txt
+    n=""
+    [ -n "$ngx_port" ] && n=" | $(MCP_BENCH_CLIENTS=32 MCP_BENCH_CALLS=$calls MCP_BENCH_URL="http://127.0.0.1:$ngx_port/mcp" "$bench_bin")"
+    echo "$d | $s$n" >>bench/out/mcp-rounds.txt
   done
   # The stateless revision (MCP 2026-07-28): one self-contained POST per call.
   MCP_BENCH_STATELESS=1 MCP_BENCH_CALLS=$calls MCP_BENCH_URL="http://127.0.0.1:$up_port/mcp" "$bench_bin" >bench/out/mcp-stateless-direct.txt
@@ -246,13 +250,19 @@ print(f"  stdio upstream processes the stateless calls started: {started} (one p
 PY
   python3 - <<'PY'
 import re, statistics
-added = []
+added, plain = [], []
 for line in open("bench/out/mcp-rounds.txt"):
-    d, s = (int(re.search(r"p99_us=(\d+)", half)[1]) for half in line.split("|"))
-    added.append((s - d) / 1000)
+    p99 = [int(re.search(r"p99_us=(\d+)", part)[1]) for part in line.split("|")]
+    added.append((p99[1] - p99[0]) / 1000)
+    if len(p99) > 2:
+        plain.append((p99[2] - p99[0]) / 1000)
+def show(who, values):
+    rounds = ", ".join(f"{a:+.2f}" for a in values)
+    print(f"  32 clients, {len(values)} alternating rounds, {who}: added p99 {rounds} ms; median {statistics.median(values):+.2f} ms")
 if added:
-    rounds = ", ".join(f"{a:+.2f}" for a in added)
-    print(f"  32 clients, {len(added)} alternating rounds: added p99 {rounds} ms; median {statistics.median(added):+.2f} ms")
+    show("signoff", added)
+if plain:
+    show("nginx (plain proxy)", plain)
 PY
   echo "  audit after the run: $(target/release/signoff audit verify --data-dir "$dir/data")"
   # Every allowed call waits for the group commit that makes its decision
