@@ -15,7 +15,9 @@
 # alternating 32-client rounds whose median added p99 is printed (default 3).
 #
 # The pg section needs PostgreSQL at PG_URL (default the test server), pgbench,
-# and pgbouncer (Debian package; installed here if missing and apt works).
+# and pgbouncer (Debian package; installed here if missing and apt works). Every
+# leg is plaintext, the direct one included; a plain tokio byte relay
+# (example tcp_relay) runs beside them as the runtime's own floor.
 # pgcount (valgrind) keeps each mode's profile in bench/out/pgcount-MODE.callgrind
 # for callgrind_annotate. pgab compares two signoff builds or settings round by
 # round (PGAB_A, PGAB_B, PGAB_A_ENV, PGAB_B_ENV, PGAB_ROUNDS, PGAB_MODE); it
@@ -287,7 +289,7 @@ fi
 # of the test database, in $dir (for the pg and pgcount sections).
 pg_setup() {
   command -v pgbouncer >/dev/null || { apt-get install -y -qq pgbouncer >/dev/null 2>&1 || { echo "install pgbouncer (Debian package) for the $1 section"; exit 1; }; }
-  cargo build -q --release -p signoff
+  cargo build -q --release -p signoff --bin signoff --example tcp_relay
   pg_host=127.0.0.1 pg_port=5432 pg_user=postgres pg_db=test
   dir=$(mktemp -d); chmod 755 "$dir"
   so_port=$(free_port)
@@ -337,13 +339,16 @@ pidfile = $dir/pgbouncer.pid
 INI
   echo "\"$pg_user\" \"\"" >"$dir/users.txt"
   chown -R postgres "$dir" 2>/dev/null || true
-  direct_dsn="host=$pg_host port=$pg_port user=$pg_user dbname=$pg_db"
-  bouncer_dsn="host=127.0.0.1 port=$pgb_port user=$pg_user dbname=$pg_db"
+  # Every leg in plaintext, as both proxies speak it: libpq's default
+  # (`sslmode=prefer`) would put TLS on the direct path only, and make the
+  # baseline slower than what it is compared with.
+  direct_dsn="host=$pg_host port=$pg_port user=$pg_user dbname=$pg_db sslmode=disable"
+  bouncer_dsn="host=127.0.0.1 port=$pgb_port user=$pg_user dbname=$pg_db sslmode=disable"
   signoff_dsn="host=127.0.0.1 port=$so_port user=agent:bench dbname=$pg_db sslmode=disable"
   # The same two proxies with their upstream leg on the database's Unix socket
   # (signoff beside the database); the clients still come over TCP.
   direct_unix_dsn="host=$pg_socket_dir port=$pg_port user=$pg_user dbname=$pg_db"
-  bouncer_unix_dsn="host=127.0.0.1 port=$pgb_port user=$pg_user dbname=${pg_db}_unix"
+  bouncer_unix_dsn="host=127.0.0.1 port=$pgb_port user=$pg_user dbname=${pg_db}_unix sslmode=disable"
   signoff_unix_dsn="host=127.0.0.1 port=$so_unix_port user=agent:bench dbname=$pg_db sslmode=disable"
 }
 
@@ -354,25 +359,33 @@ if want pg; then
   SIGNOFF_LOG=warn target/release/signoff --config "$dir/signoff.toml" serve --listen "127.0.0.1:$http_port" 2>"$dir/serve.log" &
   so_pid=$!
   if [ "$(id -u)" = 0 ]; then pgbouncer -d -u postgres "$dir/pgbouncer.ini"; else pgbouncer -d "$dir/pgbouncer.ini"; fi
-  trap 'kill $so_pid 2>/dev/null || true; kill "$(cat "$dir/pgbouncer.pid" 2>/dev/null)" 2>/dev/null || true' EXIT
+  # A plain byte relay on signoff's runtime (crates/signoff/examples/tcp_relay.rs):
+  # what tokio's threads and wake-ups cost here before any statement is read.
+  relay_port=$(free_port)
+  target/release/examples/tcp_relay "127.0.0.1:$relay_port" "$pg_host:$pg_port" 2>/dev/null &
+  relay_pid=$!
+  relay_dsn="host=127.0.0.1 port=$relay_port user=$pg_user dbname=$pg_db sslmode=disable"
+  trap 'kill $so_pid $relay_pid 2>/dev/null || true; kill "$(cat "$dir/pgbouncer.pid" 2>/dev/null)" 2>/dev/null || true' EXIT
   for _ in $(seq 100); do grep -q "Ctrl-C" "$dir/serve.log" 2>/dev/null && break; sleep 0.1; done
   # tps, then CPU µs per transaction of process $3 (the proxy), if given, as
   # total(user+system): the system part is mostly loopback sends and wake-ups,
   # which any proxy pays.
+  # Also the whole machine's busy CPU per transaction (pgbench, PostgreSQL,
+  # the proxy and the kernel's own threads), printed as "machine".
+  busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
   tps() {
-    local before out n after
+    local before out n after m0 m1
     before=$( [ -n "${3:-}" ] && awk '{print $14, $15}' "/proc/$3/stat" || echo 0 0)
+    m0=$(busy_ticks)
     out=$(pgbench -n -S -c 8 -j 2 -T "$duration" -M "$1" "$2" 2>/dev/null)
+    m1=$(busy_ticks)
     n=$(echo "$out" | awk '/actually processed/ {split($NF, a, "/"); print a[1]}')
-    if [ -n "${3:-}" ]; then
-      after=$(awk '{print $14, $15}' "/proc/$3/stat")
-      python3 -c "
+    after=$( [ -n "${3:-}" ] && awk '{print $14, $15}' "/proc/$3/stat" || echo 0 0)
+    python3 -c "
 b, a, hz, n = [int(x) for x in '$before'.split()], [int(x) for x in '$after'.split()], $(getconf CLK_TCK), max($n, 1)
 u, s = (a[0] - b[0]) / hz * 1e6 / n, (a[1] - b[1]) / hz * 1e6 / n
-print(int($(echo "$out" | awk '/^tps/ {print $3}')), f'{u + s:.1f}({u:.1f}u+{s:.1f}s)')"
-    else
-      echo "$out" | awk '/^tps/ {print int($3), 0}'
-    fi
+m = ($m1 - $m0) / hz * 1e6 / n
+print(int($(echo "$out" | awk '/^tps/ {print $3}')), f'{u + s:.1f}({u:.1f}u+{s:.1f}s)', f'{m:.0f}')"
   }
   bouncer_pid=$(cat "$dir/pgbouncer.pid")
   # Both proxies' upstream leg over loopback TCP, then over the Unix socket.
@@ -384,18 +397,22 @@ print(int($(echo "$out" | awk '/^tps/ {print $3}')), f'{u + s:.1f}({u:.1f}u+{s:.
       unix) bdsn=$bouncer_unix_dsn sdsn=$signoff_unix_dsn ;;
     esac
     for mode in simple extended; do
-      read -r direct _ <<<"$(tps $mode "$direct_dsn")"
-      read -r bouncer bcpu <<<"$(tps $mode "$bdsn" "$bouncer_pid")"
-      read -r signoff scpu <<<"$(PGPASSWORD="$key" tps $mode "$sdsn" "$so_pid")"
-      echo "$leg $mode $direct $bouncer $signoff $bcpu $scpu" >>bench/out/pg.txt
-      python3 -c "d,b,s=$direct,$bouncer,$signoff; print(f'  upstream {\"$leg\":<4} -M {\"$mode\":<8}: direct {d} tps | pgbouncer {b} tps ({b/d:.2f}x, $bcpu µs CPU/txn) | signoff {s} tps ({s/d:.2f}x, $scpu µs CPU/txn) | signoff/pgbouncer {s/b:.2f}x')"
+      read -r direct _ dmach <<<"$(tps $mode "$direct_dsn")"
+      read -r bouncer bcpu bmach <<<"$(tps $mode "$bdsn" "$bouncer_pid")"
+      read -r signoff scpu smach <<<"$(PGPASSWORD="$key" tps $mode "$sdsn" "$so_pid")"
+      echo "$leg $mode $direct $bouncer $signoff $bcpu $scpu $dmach $bmach $smach" >>bench/out/pg.txt
+      python3 -c "d,b,s=$direct,$bouncer,$signoff; print(f'  upstream {\"$leg\":<4} -M {\"$mode\":<8}: direct {d} tps | pgbouncer {b} tps ({b/d:.2f}x, $bcpu µs CPU/txn) | signoff {s} tps ({s/d:.2f}x, $scpu µs CPU/txn) | signoff/pgbouncer {s/b:.2f}x | machine µs/txn: direct $dmach, pgbouncer $bmach, signoff $smach')"
+      if [ "$leg" = tcp ]; then
+        read -r relay rcpu rmach <<<"$(tps $mode "$relay_dsn" "$relay_pid")"
+        python3 -c "d,r,s=$direct,$relay,$signoff; print(f'    tokio byte relay (no parsing, no decisions, no audit): {r} tps ({r/d:.2f}x, $rcpu µs CPU/txn, machine $rmach µs/txn) | signoff/relay {s/r:.2f}x')"
+      fi
     done
   done
   if [ "$legs" != tcp ]; then
-    read -r dunix _ <<<"$(tps simple "$direct_unix_dsn")"
+    read -r dunix _ _ <<<"$(tps simple "$direct_unix_dsn")"
     echo "  for scale: pgbench straight to the Unix socket, -M simple: $dunix tps"
   fi
-  kill $so_pid; wait $so_pid 2>/dev/null || true
+  kill $so_pid $relay_pid; wait $so_pid $relay_pid 2>/dev/null || true
   decided=$(sqlite3 "$dir/data/signoff.db" "SELECT (SELECT count(*) FROM audit WHERE kind = 'action.decided') + (SELECT COALESCE(SUM(json_extract(details, '\$.count')), 0) FROM audit WHERE kind = 'reads.batched')" 2>/dev/null || echo "?")
   rows=$(sqlite3 "$dir/data/signoff.db" "SELECT count(*) FROM audit" 2>/dev/null || echo "?")
   echo "  audit after the run: $decided statements decided, in $rows rows; $(target/release/signoff audit verify --data-dir "$dir/data")"
