@@ -23,6 +23,25 @@ fn deploy_bot_key(dir: &std::path::Path, config: &std::path::Path) -> String {
     create_key(dir, config, "agent:deploy-bot")
 }
 
+/// `signoff exec` of `rm -rf` on the init template's `prod-shell`, which
+/// needs a reviewer; `wait` is how long it waits for one.
+fn exec_held_rm(s: &Server, key: &str, wait: &str) -> std::process::Output {
+    s.cli(
+        key,
+        &[
+            "exec",
+            "--target",
+            "prod-shell",
+            "--wait",
+            wait,
+            "--",
+            "rm",
+            "-rf",
+            "/tmp/x",
+        ],
+    )
+}
+
 #[test]
 fn init_writes_a_config_that_validates() {
     let dir = tempfile::tempdir().unwrap();
@@ -340,20 +359,7 @@ fn an_unreviewed_request_expires_and_exec_says_so() {
     edit(&policies, "@ttl(\"1h\")\n", "");
     let s = Server::with_config(dir.path(), &config);
     let key = deploy_bot_key(dir.path(), &config);
-    let out = s.cli(
-        &key,
-        &[
-            "exec",
-            "--target",
-            "prod-shell",
-            "--wait",
-            "30s",
-            "--",
-            "rm",
-            "-rf",
-            "/tmp/x",
-        ],
-    );
+    let out = exec_held_rm(&s, &key, "30s");
     assert_eq!(out.status.code(), Some(78), "{}", text(&out));
     assert!(
         text(&out).contains("expired"),
@@ -376,20 +382,7 @@ fn serve_listen_moves_the_review_links_of_a_config_without_public_url() {
         s.stderr
     );
     let key = deploy_bot_key(dir.path(), &config);
-    let out = s.cli(
-        &key,
-        &[
-            "exec",
-            "--target",
-            "prod-shell",
-            "--wait",
-            "1s",
-            "--",
-            "rm",
-            "-rf",
-            "/tmp/x",
-        ],
-    );
+    let out = exec_held_rm(&s, &key, "1s");
     assert!(
         text(&out).contains(&format!("review:   {}/", s.url)),
         "{}",
