@@ -4,6 +4,9 @@
 //! threads and wake-ups cost on the machine before signoff does any work.
 //!
 //!   tcp_relay LISTEN UPSTREAM    e.g. tcp_relay 127.0.0.1:6433 127.0.0.1:5432
+//!
+//! `RELAY_RUNTIME=current` runs it on one current-thread runtime instead,
+//! pgbouncer's shape (one thread for every connection).
 
 use std::net::SocketAddr;
 
