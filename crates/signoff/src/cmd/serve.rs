@@ -139,14 +139,14 @@ pub async fn run(config_path: Option<PathBuf>, log_format: &str, args: Args) -> 
             .with_context(|| {
             format!("cannot set up the PostgreSQL front door of target `{name}`")
         })?;
-        let socket = tokio::net::TcpListener::bind(listener.listen)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot listen on {} for target `{name}`; pick another `listen` address",
-                    listener.listen
-                )
-            })?;
+        // Bound here, so a taken address stops `serve` before the banner; the
+        // door's own runtime takes it over (`PgDoor::start`).
+        let socket = std::net::TcpListener::bind(listener.listen).with_context(|| {
+            format!(
+                "cannot listen on {} for target `{name}`; pick another `listen` address",
+                listener.listen
+            )
+        })?;
         eprintln!(
             "PostgreSQL front door for `{name}`: {} (log in as agent:NAME with its API key)",
             listener.listen
@@ -155,9 +155,6 @@ pub async fn run(config_path: Option<PathBuf>, log_format: &str, args: Args) -> 
             gateway: gateway.clone(),
             hold: config.approvals.max_hold,
         });
-        let socket = socket.into_std().with_context(|| {
-            format!("cannot hand the listener of target `{name}` to its thread")
-        })?;
         pg_doors.push(PgDoor::start(socket, settings, gate).with_context(|| {
             format!("cannot start the PostgreSQL front door of target `{name}`")
         })?);
@@ -225,6 +222,10 @@ impl PgDoor {
         settings: signoff_pg::Settings,
         gate: Arc<signoff_server::pg::GatewayGate>,
     ) -> Result<PgDoor> {
+        // tokio takes only a non-blocking listener.
+        socket
+            .set_nonblocking(true)
+            .context("cannot make its listener non-blocking")?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
