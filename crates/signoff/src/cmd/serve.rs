@@ -208,9 +208,10 @@ pub async fn run(config_path: Option<PathBuf>, log_format: &str, args: Args) -> 
 }
 
 /// A PostgreSQL front door on a thread of its own, one current-thread runtime
-/// for all its sessions, as pgbouncer runs: a statement's wake-ups never
-/// cross threads. Against the shared multi-thread runtime it used 13–22% less
-/// CPU per statement and ran 7–20% more transactions (bench/RESULTS.md).
+/// for all its sessions, as pgbouncer runs, so no two workers wake each other
+/// (the store writer is still woken once per batch). Against the shared
+/// multi-thread runtime it used 13–22% less CPU per statement and ran 7–20%
+/// more transactions (bench/RESULTS.md).
 struct PgDoor {
     stop: tokio::sync::oneshot::Sender<()>,
     thread: std::thread::JoinHandle<()>,
