@@ -2,7 +2,7 @@
 # Runs every signoff benchmark beside its baseline in one go and prints the ratios.
 #
 #   bench/run.sh            all of them (about 5 minutes)
-#   bench/run.sh decide     one section: decide | audit | wake | api | mask | mcp | pg | pgcount | pgab | slack
+#   bench/run.sh decide     one section: decide | audit | wake | api | mask | mcp | mcpab | mcpcount | pg | pgcount | pgab | slack
 #
 # The mask section compares with Presidio when PRESIDIO_PYTHON names a Python
 # with presidio-analyzer and presidio-anonymizer installed (see bench/mask.py).
@@ -21,7 +21,9 @@
 # pgcount (valgrind) keeps each mode's profile in bench/out/pgcount-MODE.callgrind
 # for callgrind_annotate. pgab compares two signoff builds or settings round by
 # round (PGAB_A, PGAB_B, PGAB_A_ENV, PGAB_B_ENV, PGAB_ROUNDS, PGAB_MODE); it
-# runs only when named.
+# runs only when named. mcpab does the same for the MCP door (MCPAB_A, MCPAB_B,
+# MCPAB_A_ENV, MCPAB_B_ENV, MCPAB_ROUNDS), 32 clients per round; mcpcount counts
+# instructions per MCP call as pgcount does per statement (bench/out/mcpcount.callgrind).
 #
 # Needs: wrk (Debian package `wrk`; installed here if missing and apt works).
 # Figures land in bench/out/ and are summarised in bench/RESULTS.md by hand.
@@ -100,8 +102,7 @@ if want mask; then
   fi
 fi
 
-if want mcp; then
-  echo "== mcp: allowed tools/call round trip, direct to the upstream vs through nginx (plain reverse proxy) vs through signoff; in a session, then stateless (2026-07-28)"
+mcp_setup() { # builds, starts the fixture upstream and writes a signoff config in $dir
   cargo build -q --release -p signoff --bin signoff --example mcp_upstream
   cargo bench -q -p signoff-mcp --bench roundtrip --no-run 2>/dev/null
   bench_bin=$(ls -t $(find target/release/deps -maxdepth 1 -name 'roundtrip-*' -type f -executable) | head -1)
@@ -137,6 +138,11 @@ kind = "mcp"
 command = ["$PWD/target/release/examples/mcp_upstream"]
 TOML
   token=$(target/release/signoff --config "$dir/signoff.toml" keys create --principal agent:bench)
+}
+
+if want mcp; then
+  echo "== mcp: allowed tools/call round trip, direct to the upstream vs through nginx (plain reverse proxy) vs through signoff; in a session, then stateless (2026-07-28)"
+  mcp_setup
   SIGNOFF_LOG=warn target/release/signoff --config "$dir/signoff.toml" serve --listen "127.0.0.1:$so_port" 2>"$dir/serve.log" &
   so_pid=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$so_port/healthz" >/dev/null && curl -s -o /dev/null "http://127.0.0.1:$up_port/mcp" && break; sleep 0.1; done
@@ -462,6 +468,96 @@ print(f"  mean: A {avg(0):.0f} tps, {avg(1):.1f} µs | B {avg(2):.0f} tps, {avg(
     f"B/A CPU {avg(3)/avg(1):.3f}x, tps {avg(2)/avg(0):.3f}x; B used less CPU in {fewer} of {len(rows)} rounds")
 PY
   rm -rf "$dir_b"
+fi
+
+if [ "$only" = mcpab ]; then
+  # Two builds (or settings) of signoff in front of one upstream, in
+  # alternating 32-client rounds, each beside a direct round: MCPAB_A / MCPAB_B
+  # name the binaries (default: the release build for both), MCPAB_A_ENV /
+  # MCPAB_B_ENV extra environment, MCPAB_ROUNDS the rounds, MCP_BENCH_CALLS
+  # the calls per client.
+  mcp_setup
+  a_bin=${MCPAB_A:-target/release/signoff} b_bin=${MCPAB_B:-target/release/signoff}
+  calls=${MCP_BENCH_CALLS:-200}
+  echo "== mcpab: allowed tools/call, 32 clients x $calls calls, A=$a_bin ${MCPAB_A_ENV:-} vs B=$b_bin ${MCPAB_B_ENV:-}"
+  dir_b=$(mktemp -d); cp -r "$dir/policies" "$dir/signoff.toml" "$dir_b/"
+  token_b=$("$b_bin" --config "$dir_b/signoff.toml" keys create --principal agent:bench)
+  b_port=$(free_port)
+  env SIGNOFF_LOG=warn ${MCPAB_A_ENV:-} "$a_bin" --config "$dir/signoff.toml" serve --listen "127.0.0.1:$so_port" 2>"$dir/serve.log" &
+  a_pid=$!
+  env SIGNOFF_LOG=warn ${MCPAB_B_ENV:-} "$b_bin" --config "$dir_b/signoff.toml" serve --listen "127.0.0.1:$b_port" 2>"$dir_b/serve.log" &
+  b_pid=$!
+  trap 'kill $a_pid $b_pid $up_pid 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$so_port/healthz" >/dev/null && curl -sf "http://127.0.0.1:$b_port/healthz" >/dev/null && break; sleep 0.1; done
+  p99() { echo "$1" | sed -n 's/.*p99_us=\([0-9]*\).*/\1/p'; }
+  round() { # pid url token -> "p99_us cpu_us_per_call"
+    local before after out
+    before=$(cpu_ticks "$1")
+    out=$(MCP_BENCH_CLIENTS=32 MCP_BENCH_CALLS=$calls MCP_BENCH_URL="$2" MCP_BENCH_TOKEN="$3" "$bench_bin")
+    after=$(cpu_ticks "$1")
+    echo "$(p99 "$out") $(python3 -c "print(round(($after - $before) / $(getconf CLK_TCK) * 1e6 / (32 * $calls), 1))")"
+  }
+  : >bench/out/mcpab.txt
+  for r in $(seq "${MCPAB_ROUNDS:-6}"); do
+    d=$(p99 "$(MCP_BENCH_CLIENTS=32 MCP_BENCH_CALLS=$calls MCP_BENCH_URL="http://127.0.0.1:$up_port/mcp" "$bench_bin")")
+    # The order alternates, so neither build always runs right after the direct round.
+    if [ $((r % 2)) = 1 ]; then
+      a=$(round $a_pid "http://127.0.0.1:$so_port/mcp/upstream" "$token"); b=$(round $b_pid "http://127.0.0.1:$b_port/mcp/upstream" "$token_b")
+    else
+      b=$(round $b_pid "http://127.0.0.1:$b_port/mcp/upstream" "$token_b"); a=$(round $a_pid "http://127.0.0.1:$so_port/mcp/upstream" "$token")
+    fi
+    echo "$d $a $b" | tee -a bench/out/mcpab.txt | \
+      awk -v r="$r" '{printf "  round %d: direct p99 %.2f ms | A added p99 %+.2f ms, %.1f µs/call | B added p99 %+.2f ms, %.1f µs/call\n", r, $1/1000, ($2-$1)/1000, $3, ($4-$1)/1000, $5}'
+  done
+  kill $a_pid $b_pid $up_pid; wait $a_pid $b_pid $up_pid 2>/dev/null || true
+  python3 - <<'PY'
+import statistics
+rows = [list(map(float, l.split())) for l in open("bench/out/mcpab.txt") if l.strip()]
+med = lambda xs: statistics.median(xs)
+a_add, b_add = med([r[1] - r[0] for r in rows]) / 1000, med([r[3] - r[0] for r in rows]) / 1000
+a_cpu, b_cpu = med([r[2] for r in rows]), med([r[4] for r in rows])
+fewer = sum(r[4] < r[2] for r in rows)
+print(f"  median: A added p99 {a_add:+.2f} ms, {a_cpu:.1f} µs/call | B added p99 {b_add:+.2f} ms, {b_cpu:.1f} µs/call | "
+      f"B/A CPU {b_cpu/a_cpu:.3f}x; B used less CPU in {fewer} of {len(rows)} rounds")
+PY
+  rm -rf "$dir_b"
+fi
+
+if [ "$only" = mcpcount ]; then
+  # Instructions, not seconds, for the MCP door: signoff under callgrind, one
+  # client's allowed tools/call in a session after a warm-up. MCPCOUNT_CALLS
+  # sets the counted calls (default 400).
+  command -v valgrind >/dev/null || { echo "install valgrind for the mcpcount section"; exit 1; }
+  echo "== mcpcount: signoff's user-space instructions per allowed tools/call (callgrind; compare two commits with it)"
+  mcp_setup
+  calls=${MCPCOUNT_CALLS:-400}
+  trap 'kill $up_pid 2>/dev/null || true' EXIT
+  SIGNOFF_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$dir/cg.%p" \
+    target/release/signoff --config "$dir/signoff.toml" serve --listen "127.0.0.1:$so_port" 2>"$dir/cg.log" &
+  cg_pid=$!
+  for _ in $(seq 600); do grep -q Ctrl-C "$dir/cg.log" && break; sleep 0.2; done
+  url="http://127.0.0.1:$so_port/mcp/upstream"
+  MCP_BENCH_CLIENTS=1 MCP_BENCH_CALLS=50 MCP_BENCH_URL="$url" MCP_BENCH_TOKEN="$token" "$bench_bin" >/dev/null
+  sleep 2
+  timeout 60 callgrind_control --zero $cg_pid >/dev/null 2>&1
+  # Counted: the calls, their session's set-up and its end.
+  MCP_BENCH_CLIENTS=1 MCP_BENCH_CALLS=$calls MCP_BENCH_URL="$url" MCP_BENCH_TOKEN="$token" "$bench_bin" >/dev/null
+  sleep 3   # the last group commit
+  timeout 60 callgrind_control --dump $cg_pid >/dev/null 2>&1
+  sleep 1
+  kill -INT $cg_pid 2>/dev/null; sleep 1; kill $cg_pid $up_pid 2>/dev/null; wait $cg_pid $up_pid 2>/dev/null || true
+  file=$(ls -t "$dir"/cg.*.1 | head -1)
+  cp "$file" bench/out/mcpcount.callgrind   # for callgrind_annotate
+  callgrind_annotate --inclusive=yes --threshold=100 "$file" 2>/dev/null | python3 -c "
+import re, sys
+total = sha = 0
+for line in sys.stdin:
+    m = re.match(r'\s*([\d,]+) \(', line)
+    if not m: continue
+    n = int(m[1].replace(',', ''))
+    if 'PROGRAM TOTALS' in line: total = n
+    elif 'sha2::sha256::soft::compress [' in line and not sha: sha = n
+print(f'  signoff {round(total / $calls)} instructions per call, {round((total - sha) / $calls)} without software SHA-256')"
 fi
 
 if want pgcount; then

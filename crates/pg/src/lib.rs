@@ -1,8 +1,8 @@
 //! The PostgreSQL front door: agents point an ordinary driver at signoff, and
 //! every statement is decided on its own before the database sees it.
 //!
-//! One [`serve`] loop per target accepts connections; each is a session
-//! (`session.rs`): SCRAM login with a signoff API key as the password, a login
+//! One [`serve`] loop per target accepts connections, on a thread of its own
+//! ([`Door`]); each connection is a session (`session.rs`): SCRAM login with a signoff API key as the password, a login
 //! upstream with credentials only signoff holds, then two halves. The client
 //! half reads messages in order and asks the [`Gate`] at each statement
 //! (every statement of a Query, each Execute of the extended protocol); the
@@ -20,6 +20,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod cancel;
+mod door;
 pub mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -40,6 +41,7 @@ use serde_json::Value;
 use signoff_core::{Caller, ScramVerifier};
 use tokio::net::TcpListener;
 
+pub use door::{Door, DoorError};
 pub use tls::{load_tls, TlsError};
 pub use upstream::{UpstreamAddr, UpstreamConfig, UpstreamError};
 

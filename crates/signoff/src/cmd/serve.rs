@@ -140,7 +140,7 @@ pub async fn run(config_path: Option<PathBuf>, log_format: &str, args: Args) -> 
             format!("cannot set up the PostgreSQL front door of target `{name}`")
         })?;
         // Bound here, so a taken address stops `serve` before the banner; the
-        // door's own runtime takes it over (`PgDoor::start`).
+        // door's own runtime takes it over (`signoff_pg::Door`).
         let socket = std::net::TcpListener::bind(listener.listen).with_context(|| {
             format!(
                 "cannot listen on {} for target `{name}`; pick another `listen` address",
@@ -155,9 +155,11 @@ pub async fn run(config_path: Option<PathBuf>, log_format: &str, args: Args) -> 
             gateway: gateway.clone(),
             hold: config.approvals.max_hold,
         });
-        pg_doors.push(PgDoor::start(socket, settings, gate).with_context(|| {
-            format!("cannot start the PostgreSQL front door of target `{name}`")
-        })?);
+        pg_doors.push(
+            signoff_pg::Door::start(socket, settings, gate).with_context(|| {
+                format!("cannot start the PostgreSQL front door of target `{name}`")
+            })?,
+        );
     }
     let mut channels = signoff_server::channels::Channels::from_config(&config)
         .context("cannot set up the reviewer channels")?;
@@ -205,61 +207,6 @@ pub async fn run(config_path: Option<PathBuf>, log_format: &str, args: Args) -> 
     tracing::info!("shutting down: committing the audit log");
     store.shutdown();
     Ok(ExitCode::SUCCESS)
-}
-
-/// A PostgreSQL front door on a thread of its own, one current-thread runtime
-/// for all its sessions, as pgbouncer runs, so no two workers wake each other
-/// (the store writer is still woken once per batch). Against the shared
-/// multi-thread runtime it used 13–22% less CPU per statement and ran 7–20%
-/// more transactions (bench/RESULTS.md).
-struct PgDoor {
-    stop: tokio::sync::oneshot::Sender<()>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl PgDoor {
-    fn start(
-        socket: std::net::TcpListener,
-        settings: signoff_pg::Settings,
-        gate: Arc<signoff_server::pg::GatewayGate>,
-    ) -> Result<PgDoor> {
-        // tokio takes only a non-blocking listener.
-        socket
-            .set_nonblocking(true)
-            .context("cannot make its listener non-blocking")?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("cannot build its runtime")?;
-        let (stop, stopped) = tokio::sync::oneshot::channel();
-        let thread = std::thread::Builder::new()
-            .name("signoff-pg".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    // Inside the runtime, so the listener joins its I/O driver.
-                    let socket = match tokio::net::TcpListener::from_std(socket) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            tracing::error!(error = %e, "the PostgreSQL front door cannot listen");
-                            return;
-                        }
-                    };
-                    tokio::select! {
-                        () = signoff_pg::serve(socket, settings, gate) => {}
-                        _ = stopped => {}
-                    }
-                });
-                // Dropping the runtime here ends the sessions still open on it.
-            })
-            .context("cannot start its thread")?;
-        Ok(PgDoor { stop, thread })
-    }
-
-    /// Ends the door and its sessions, and waits until they have.
-    fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = self.thread.join();
-    }
 }
 
 fn channel_names(config: &signoff_config::Config) -> String {
