@@ -35,6 +35,22 @@ want() { [ "$only" = all ] || [ "$only" = "$1" ]; }
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }   # user+system CPU of a process
 free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"; }
 
+# A callgrind profile's instructions per unit of work ($2 units), whole and
+# without software SHA-256 (valgrind hides SHA-NI from sha2, which then hashes
+# in software, ~10x the instructions of the real run).
+instructions_per() {
+  callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null | python3 -c "
+import re, sys
+total = sha = 0
+for line in sys.stdin:
+    m = re.match(r'\s*([\d,]+) \(', line)
+    if not m: continue
+    n = int(m[1].replace(',', ''))
+    if 'PROGRAM TOTALS' in line: total = n
+    elif 'sha2::sha256::soft::compress [' in line and not sha: sha = n
+print(round(total / $2), round((total - sha) / $2))"
+}
+
 median_us() { # criterion estimates → median in µs
   python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['median']['point_estimate']/1000, 2))" "target/criterion/$1/new/estimates.json"
 }
@@ -548,16 +564,8 @@ if [ "$only" = mcpcount ]; then
   kill -INT $cg_pid 2>/dev/null; sleep 1; kill $cg_pid $up_pid 2>/dev/null; wait $cg_pid $up_pid 2>/dev/null || true
   file=$(ls -t "$dir"/cg.*.1 | head -1)
   cp "$file" bench/out/mcpcount.callgrind   # for callgrind_annotate
-  callgrind_annotate --inclusive=yes --threshold=100 "$file" 2>/dev/null | python3 -c "
-import re, sys
-total = sha = 0
-for line in sys.stdin:
-    m = re.match(r'\s*([\d,]+) \(', line)
-    if not m: continue
-    n = int(m[1].replace(',', ''))
-    if 'PROGRAM TOTALS' in line: total = n
-    elif 'sha2::sha256::soft::compress [' in line and not sha: sha = n
-print(f'  signoff {round(total / $calls)} instructions per call, {round((total - sha) / $calls)} without software SHA-256')"
+  read -r all nosha <<<"$(instructions_per "$file" "$calls")"
+  echo "  signoff $all instructions per call, $nosha without software SHA-256"
 fi
 
 if want pgcount; then
@@ -568,9 +576,8 @@ if want pgcount; then
   pg_setup pgcount
   per_client=${PGCOUNT_TXNS:-500}
   # Runs "$@" under callgrind until $3 succeeds, counts 4 x $per_client
-  # transactions of mode $2 after a warm-up, prints instructions per transaction
-  # and those outside software SHA-256 (valgrind hides SHA-NI from sha2, which
-  # then hashes in software, ~10x the instructions of the real run).
+  # transactions of mode $2 after a warm-up, prints instructions per
+  # transaction (`instructions_per`).
   count() {
     local dsn=$1 mode=$2 ready=$3; shift 3
     rm -f "$dir"/cg.*
@@ -587,17 +594,7 @@ if want pgcount; then
     kill -INT $pid 2>/dev/null; sleep 1; kill $pid 2>/dev/null; wait $pid 2>/dev/null || true
     local file; file=$(ls -t "$dir"/cg.*.1 | head -1)
     cp "$file" "bench/out/pgcount-$mode.callgrind"   # for callgrind_annotate
-    callgrind_annotate --inclusive=yes --threshold=100 "$file" 2>/dev/null | python3 -c "
-import re, sys
-total = sha = 0
-for line in sys.stdin:
-    m = re.match(r'\s*([\d,]+) \(', line)
-    if not m: continue
-    n = int(m[1].replace(',', ''))
-    if 'PROGRAM TOTALS' in line: total = n
-    elif 'sha2::sha256::soft::compress [' in line and not sha: sha = n
-t = 4 * $per_client
-print(round(total / t), round((total - sha) / t))"
+    instructions_per "$file" $((4 * per_client))
   }
   for mode in simple extended; do
     read -r signoff nosha <<<"$(PGPASSWORD="$key" SIGNOFF_LOG=warn count "$signoff_dsn" $mode "grep -q Ctrl-C $dir/cg.log" target/release/signoff --config "$dir/signoff.toml" serve --listen "127.0.0.1:$http_port")"
