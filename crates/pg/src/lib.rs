@@ -2,12 +2,13 @@
 //! every statement is decided on its own before the database sees it.
 //!
 //! One [`serve`] loop per target accepts connections, on a thread of its own
-//! ([`Door`]); each connection is a session (`session.rs`): SCRAM login with a signoff API key as the password, a login
-//! upstream with credentials only signoff holds, then two halves. The client
-//! half reads messages in order and asks the [`Gate`] at each statement
-//! (every statement of a Query, each Execute of the extended protocol); the
-//! upstream half (`relay.rs`) forwards responses, masks rows when the target
-//! asks, and reports each statement's outcome.
+//! ([`Door`]); each connection is a session (`session.rs`): SCRAM login with
+//! a signoff API key as the password, a login upstream with credentials only
+//! signoff holds, then two halves. The client half reads messages in order
+//! and asks the [`Gate`] at each statement (every statement of a Query, each
+//! Execute of the extended protocol); the upstream half (`relay.rs`) forwards
+//! responses, masks rows when the target asks, and reports each statement's
+//! outcome.
 //!
 //! A refused statement is never sent. In its place goes a probe that fails to
 //! parse, so the database itself enters the error state (an open transaction
