@@ -3,9 +3,10 @@ use std::time::Duration;
 
 use signoff_config::{demo, Config};
 use signoff_core::action::SqlPayload;
-use signoff_core::{AuthMethod, Caller, Payload, Principal};
+use signoff_core::{ApprovalStatus, AuthMethod, Caller, Payload, Principal, Verdict};
 
 use super::*;
+use crate::check::masked_payload;
 
 fn gateway(dir: &Path) -> Gateway {
     gateway_with(dir, |_| {})
