@@ -92,6 +92,12 @@ pub struct ApprovalView {
     pub payload: Value,
     pub classification: ClassificationView,
     pub reason: Option<String>,
+    /// What the target says of the action (an MCP tool's `annotations`, such
+    /// as `destructiveHint`), as the upstream declared it: for reviewers to
+    /// read, never used to decide. Absent when the target said nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub annotations: Option<Value>,
     pub policies: Vec<String>,
     pub approvals_required: u32,
     pub approvals_received: u32,
@@ -135,6 +141,7 @@ impl ApprovalView {
             payload: r.action.payload.body_json(),
             classification: (&r.classification).into(),
             reason: r.reason.clone(),
+            annotations: r.annotations.clone(),
             policies: r.policies.clone(),
             approvals_required: r.requirement.approvals,
             approvals_received: r.approvals_received(),

@@ -58,6 +58,7 @@ fn bench(c: &mut Criterion) {
         target: "prod-db".into(),
         labels: "env=prod".into(),
         why: "backfill".into(),
+        annotations: String::new(),
         rules: "changes-need-approval".into(),
         approvals: "0 of 1 (from reviewers)".into(),
         expires: "2026-11-22T12:00:00Z".into(),

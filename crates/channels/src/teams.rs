@@ -98,11 +98,19 @@ fn card(v: &RequestView, new_request: bool, payload_bytes: usize) -> Value {
             ),
         ),
         fact("Why", &truncated(&v.why, 2000)),
+    ];
+    if !v.annotations.is_empty() {
+        facts.push(fact(
+            "The tool says (not verified)",
+            &truncated(&v.annotations, 1000),
+        ));
+    }
+    facts.extend([
         fact("Rule", &v.rules),
         fact("Approvals", &v.approvals),
         fact("Expires", &v.expires),
         fact("Status", &v.status_line()),
-    ];
+    ]);
     for review in &v.reviews {
         facts.push(fact("Review", &truncated(&review.replace('`', ""), 1000)));
     }

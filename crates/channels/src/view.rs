@@ -19,6 +19,9 @@ pub struct RequestView {
     pub target: String,
     pub labels: String,
     pub why: String,
+    /// What the tool says of itself (`destructiveHint: true`), unverified;
+    /// empty when it said nothing.
+    pub annotations: String,
     pub rules: String,
     pub approvals: String,
     pub expires: String,
@@ -77,6 +80,7 @@ impl RequestView {
                 .clone()
                 .filter(|s| !s.trim().is_empty())
                 .unwrap_or_else(|| "(no reason given)".into()),
+            annotations: r.annotations_line().unwrap_or_default(),
             rules: r.policies.join(", "),
             approvals: format!("{received} of {} (from {groups})", r.requirement.approvals),
             expires: timestamp(r.expires_at),
@@ -167,7 +171,75 @@ pub fn truncated(text: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::truncated;
+    use signoff_core::action::{McpPayload, Payload};
+    use signoff_core::approval::NewRequest;
+    use signoff_core::{Action, ApprovalRequirement, Classification, Principal};
+
+    use super::*;
+
+    fn held_call(annotations: Option<serde_json::Value>) -> ApprovalRequest {
+        let action = Action {
+            principal: Principal::Agent("bot".into()),
+            on_behalf_of: "olivia".into(),
+            target: "github".into(),
+            payload: Payload::McpTool(McpPayload {
+                server: "github".into(),
+                tool: "delete_repo".into(),
+                arguments: serde_json::json!({ "name": "signoff" }),
+            }),
+        };
+        ApprovalRequest::open(
+            NewRequest {
+                id: uuid::Uuid::nil(),
+                fingerprint: action.fingerprint(),
+                action,
+                classification: Classification::default(),
+                requirement: ApprovalRequirement {
+                    approvals: 1,
+                    reviewer_groups: vec![],
+                    ttl: std::time::Duration::from_secs(3600),
+                    max_window: None,
+                },
+                policies: vec!["repo-deletes-need-approval".into()],
+                reason: None,
+                annotations,
+            },
+            time::OffsetDateTime::UNIX_EPOCH,
+        )
+    }
+
+    #[test]
+    fn every_channel_shows_what_the_tool_says_as_its_own_claim() {
+        let said = serde_json::json!({ "destructiveHint": true, "readOnlyHint": false });
+        let view = RequestView::new(&held_call(Some(said)), None, "http://signoff/ui/requests/1");
+        assert_eq!(
+            view.annotations,
+            "destructiveHint: true, readOnlyHint: false"
+        );
+        let slack = crate::slack::blocks::message(&view).to_string();
+        assert!(
+            slack.contains(
+                "*The tool says (not verified):* destructiveHint: true, readOnlyHint: false"
+            ),
+            "{slack}"
+        );
+        let teams = crate::teams::message(&view, true);
+        assert!(
+            teams.contains("\"title\":\"The tool says (not verified)\""),
+            "{teams}"
+        );
+        assert!(
+            teams.contains("destructiveHint: true, readOnlyHint: false"),
+            "{teams}"
+        );
+        // A tool that said nothing gets no line at all.
+        let quiet = RequestView::new(&held_call(None), None, "http://signoff/ui/requests/1");
+        assert!(quiet.annotations.is_empty());
+        assert!(!crate::slack::blocks::message(&quiet)
+            .to_string()
+            .contains("The tool says"));
+        assert!(!crate::teams::message(&quiet, true).contains("The tool says"));
+    }
 
     #[test]
     fn truncation_is_visible_and_bounded() {

@@ -174,6 +174,20 @@ pub struct ReviewOutcome {
     pub approvals_required: u32,
 }
 
+/// Annotations as one line for reviewers (`destructiveHint: true, title:
+/// Delete a file`); `None` for anything but a non-empty object.
+pub fn annotations_line(said: &serde_json::Value) -> Option<String> {
+    let parts: Vec<String> = said
+        .as_object()?
+        .iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!("{k}: {s}"),
+            other => format!("{k}: {other}"),
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
 /// A pending decision that humans review.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ApprovalRequest {
@@ -185,6 +199,12 @@ pub struct ApprovalRequest {
     pub requirement: ApprovalRequirement,
     pub policies: Vec<String>,
     pub reason: Option<String>,
+    /// What the target says of the action: an MCP tool's `annotations`
+    /// (`destructiveHint`, `readOnlyHint`, …), masked. Shown to reviewers.
+    // INVARIANT: never an input to a decision or the fingerprint: the
+    // upstream wrote them and nothing vouches for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<serde_json::Value>,
     pub status: ApprovalStatus,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -205,6 +225,8 @@ pub struct NewRequest {
     pub requirement: ApprovalRequirement,
     pub policies: Vec<String>,
     pub reason: Option<String>,
+    /// See [`ApprovalRequest::annotations`].
+    pub annotations: Option<serde_json::Value>,
 }
 
 impl ApprovalRequest {
@@ -218,6 +240,7 @@ impl ApprovalRequest {
             requirement: new.requirement,
             policies: new.policies,
             reason: new.reason,
+            annotations: new.annotations,
             status: ApprovalStatus::Pending,
             created_at: now,
             expires_at,
@@ -234,6 +257,12 @@ impl ApprovalRequest {
             .iter()
             .filter(|r| r.verdict == Verdict::Approve)
             .count() as u32
+    }
+
+    /// The annotations as one line for reviewers (`destructiveHint: true,
+    /// title: Delete a file`), or `None` when the target said nothing.
+    pub fn annotations_line(&self) -> Option<String> {
+        annotations_line(self.annotations.as_ref()?)
     }
 
     /// Whether `principal` is the requester or the human the request was made for.

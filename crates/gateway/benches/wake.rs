@@ -56,6 +56,7 @@ fn main() {
                     params: vec![],
                 }),
                 reason: None,
+                annotations: None,
                 trace_id: None,
             };
             let id = gw

@@ -53,6 +53,9 @@ impl Gateway {
         let started = Instant::now();
         let at = now();
         let reason = req.reason.unwrap_or_default();
+        // INVARIANT: the annotations go to reviewers only; `evaluate` and the
+        // fingerprint see the action and the reason, never them.
+        let annotations = req.annotations;
         let eval = self.inner.decider.evaluate(&action, &reason, at);
         self.inner
             .metrics
@@ -129,6 +132,7 @@ impl Gateway {
                     requirement: requirement.clone(),
                     policies: policies.clone(),
                     reason: (!reason.is_empty()).then(|| reason.clone()),
+                    annotations: annotations.map(|a| self.inner.masker.mask_owned(a)),
                 };
                 let gw = self.clone();
                 let (verdict, approval, created) = self
@@ -230,6 +234,9 @@ impl Gateway {
             "effects": request.classification.effects,
             "summary": request.classification.summary,
         });
+        if let Some(annotations) = &request.annotations {
+            created.details["annotations"] = annotations.clone();
+        }
         tx.append(created)?;
         Ok((CheckVerdict::Pending, request, true))
     }

@@ -105,6 +105,9 @@ pub struct CheckRequest {
     pub target: String,
     pub payload: Payload,
     pub reason: Option<String>,
+    /// What the target says of the action (an MCP tool's `annotations`),
+    /// kept for reviewers if the action is held; never used to decide.
+    pub annotations: Option<Value>,
     pub trace_id: Option<String>,
 }
 

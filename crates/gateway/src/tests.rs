@@ -1,6 +1,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use serde_json::json;
 use signoff_config::{demo, Config};
 use signoff_core::action::SqlPayload;
 use signoff_core::{ApprovalStatus, AuthMethod, Caller, Payload, Principal, Verdict};
@@ -66,6 +67,7 @@ fn sql(text: &str) -> CheckRequest {
             params: vec![],
         }),
         reason: Some("cleanup".into()),
+        annotations: None,
         trace_id: None,
     }
 }
@@ -493,4 +495,55 @@ fn a_masker_that_withholds_never_lets_the_raw_payload_through() {
         !serde_json::to_string(&shown).unwrap().contains("secret"),
         "{shown:?}"
     );
+}
+
+/// A target's claims about an action (an MCP tool's annotations) reach the
+/// request reviewers read and its audit event, masked, and nothing else: the
+/// decision and the fingerprint are the same with them or without.
+#[tokio::test]
+async fn annotations_are_shown_to_reviewers_and_never_decide() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(dir.path());
+    let bot = agent(&gw);
+    let plain = gw
+        .check(&bot, sql("DELETE FROM orders"), None)
+        .await
+        .unwrap();
+    let claimed = CheckRequest {
+        annotations: Some(json!({
+            "readOnlyHint": true,
+            "title": "harmless, ask alice@example.com",
+        })),
+        ..sql("DELETE FROM orders")
+    };
+    let with = gw.check(&bot, claimed, None).await.unwrap();
+    // A read-only claim lets nothing through: the same decision, the same
+    // action (one pending request, joined), the same fingerprint.
+    assert_eq!(with.verdict, plain.verdict);
+    assert_eq!(with.verdict, CheckVerdict::Pending);
+    assert_eq!(with.fingerprint, plain.fingerprint);
+    let (first, second) = (plain.approval.unwrap(), with.approval.unwrap());
+    assert_eq!(first.id, second.id);
+
+    // A new request carries the claim, masked, for reviewers and the audit.
+    let other = CheckRequest {
+        annotations: Some(json!({ "destructiveHint": true, "title": "ask alice@example.com" })),
+        ..sql("DELETE FROM customers")
+    };
+    let r = gw.check(&bot, other, None).await.unwrap().approval.unwrap();
+    let said = r.annotations.clone().unwrap();
+    assert_eq!(said["destructiveHint"], true);
+    let title = said["title"].as_str().unwrap();
+    assert!(!title.contains("alice@example.com"), "{title}");
+    let stored = gw.approval(r.id).await.unwrap();
+    assert_eq!(stored.annotations, Some(said.clone()));
+    let created = gw
+        .store()
+        .read(|c| signoff_store::read::events(c, &Default::default()))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == AuditKind::RequestCreated && e.approval_id == Some(r.id))
+        .unwrap();
+    assert_eq!(created.details["annotations"], said);
 }

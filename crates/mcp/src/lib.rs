@@ -10,6 +10,7 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod annotations;
 pub mod envelope;
 pub mod jsonrpc;
 mod proxy;
@@ -19,6 +20,7 @@ pub mod sse;
 pub mod stdio;
 mod upstream;
 
+pub use annotations::KnownAnnotations;
 pub use proxy::{
     BoxFuture, CallOutcome, Gate, GateVerdict, OutcomeReport, PendingReview, PendingTx, Proxy,
     ToolCall, ELICITATION_COMPLETE, REASON_META,

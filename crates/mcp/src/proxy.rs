@@ -27,6 +27,7 @@ use tokio::sync::OnceCell;
 use crate::envelope;
 use crate::relay::Relay;
 use crate::upstream::{Lifecycle, SharedUpstreams};
+use crate::KnownAnnotations;
 use crate::Upstream;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -40,6 +41,9 @@ pub struct ToolCall {
     pub arguments: Value,
     /// From `_meta["signoff/reason"]` on the `tools/call` request.
     pub reason: Option<String>,
+    /// What the tool said of itself in the upstream's latest `tools/list`
+    /// (`destructiveHint`, …): for reviewers only, never for deciding.
+    pub annotations: Option<Value>,
 }
 
 #[derive(Debug)]
@@ -159,6 +163,8 @@ pub struct Proxy {
     shared: Option<SharedUpstreams>,
     /// Whether the agent began with `initialize`: a handshake session.
     in_session: AtomicBool,
+    /// What the target's tools say of themselves, for reviewers.
+    annotations: KnownAnnotations,
 }
 
 type Connection = Arc<RunningService<RoleClient, Relay>>;
@@ -179,7 +185,16 @@ impl Proxy {
             conn: OnceCell::new(),
             shared: None,
             in_session: AtomicBool::new(false),
+            annotations: KnownAnnotations::default(),
         }
+    }
+
+    /// Keeps what the target's tools say of themselves in `known`, shared
+    /// with the target's other sessions, so a call's reviewers see it even
+    /// when another session listed the tools.
+    pub fn knowing(mut self, known: KnownAnnotations) -> Proxy {
+        self.annotations = known;
+        self
     }
 
     /// Serves stateless requests on `shared`'s per-principal sessions.
@@ -320,6 +335,7 @@ impl Proxy {
                 .get(REASON_META)
                 .and_then(Value::as_str)
                 .map(str::to_owned),
+            annotations: self.annotations.of(&request.name),
         };
         let (pending_tx, mut pending_rx) = tokio::sync::oneshot::channel();
         // URL-mode elicitation: a client that declared it is shown the review
@@ -671,6 +687,13 @@ impl ServerHandler for Proxy {
             .await?;
         if let Some(gate) = &self.gate {
             let caller = caller(&context)?;
+            self.annotations.learn(list.tools.iter().map(|t| {
+                let said = t.annotations.as_ref();
+                (
+                    t.name.as_ref(),
+                    said.and_then(|a| serde_json::to_value(a).ok()),
+                )
+            }));
             list.tools
                 .retain(|t| !gate.hides(&caller, &self.server, &t.name));
             // The list is this caller's now: no shared cache may keep it for

@@ -19,8 +19,9 @@ use signoff_core::action::McpPayload;
 use signoff_core::{Caller, Payload};
 use signoff_gateway::{CheckOptions, CheckRequest, CheckVerdict, Gateway, OnHold};
 use signoff_mcp::{
-    envelope, jsonrpc, BoxFuture, CallOutcome, Gate, GateVerdict, OutcomeReport, PendingReview,
-    PendingTx, Proxy, SharedUpstreams, Splice, SpliceConfig, ToolCall, Upstream, UpstreamError,
+    envelope, jsonrpc, BoxFuture, CallOutcome, Gate, GateVerdict, KnownAnnotations, OutcomeReport,
+    PendingReview, PendingTx, Proxy, SharedUpstreams, Splice, SpliceConfig, ToolCall, Upstream,
+    UpstreamError,
 };
 
 /// What the MCP routes need besides the gateway.
@@ -64,6 +65,7 @@ pub fn routes(gateway: Gateway, settings: McpSettings) -> Result<Router, Upstrea
         // rmcp gives each stateless request a `Proxy` of its own; this is
         // where they find their principal's upstream session.
         let shared = SharedUpstreams::start();
+        let known = KnownAnnotations::default();
         let mut config = StreamableHttpServerConfig::default();
         config.allowed_hosts = settings.allowed_hosts.clone();
         config.max_request_body_bytes = settings.max_message_bytes;
@@ -75,7 +77,8 @@ pub fn routes(gateway: Gateway, settings: McpSettings) -> Result<Router, Upstrea
                     Some(gate.clone()),
                     masker.clone(),
                 )
-                .sharing(shared.clone()))
+                .sharing(shared.clone())
+                .knowing(known.clone()))
             },
             Arc::new(LocalSessionManager::default()),
             config,
@@ -226,6 +229,7 @@ impl Gate for GatewayGate {
                     arguments: call.arguments,
                 }),
                 reason: call.reason,
+                annotations: call.annotations,
                 trace_id: None,
             };
             let (tool, server) = (call.tool.clone(), call.server.clone());

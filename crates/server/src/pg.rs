@@ -145,6 +145,7 @@ impl Gate for GatewayGate {
                     params: statement.params,
                 }),
                 reason: None,
+                annotations: None,
                 trace_id: None,
             };
             let hold = self.hold;

@@ -124,6 +124,7 @@ pub async fn check(
         target: body.target,
         payload,
         reason: body.reason,
+        annotations: None,
         trace_id: body.trace_id,
     };
     let out = s.gateway.check(&caller, req, wait).await?;

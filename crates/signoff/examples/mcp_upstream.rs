@@ -51,13 +51,23 @@ fn tools() -> Vec<Tool> {
         None,
         None,
     ));
+    // What echo says of itself: a held echo's reviewers read it (and it
+    // lets nothing through).
+    let mut echo = text(
+        "echo",
+        "Repeats `text` `count` times.",
+        json!({"text": {"type": "string"}, "count": {"type": "integer"}}),
+        json!(["text"]),
+    );
+    echo.annotations = Some(ToolAnnotations::from_raw(
+        Some("Echo".into()),
+        Some(true),
+        Some(false),
+        Some(true),
+        Some(false),
+    ));
     vec![
-        text(
-            "echo",
-            "Repeats `text` `count` times.",
-            json!({"text": {"type": "string"}, "count": {"type": "integer"}}),
-            json!(["text"]),
-        ),
+        echo,
         text(
             "lookup_customer",
             "A result holding PII, for result masking.",

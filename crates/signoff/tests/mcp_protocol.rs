@@ -651,6 +651,60 @@ fn outcomes_are_audited_and_an_approved_call_ends_executed() {
     }
 }
 
+/// Reviewers of a held call read what the tool says of itself, as the
+/// upstream's last `tools/list` said it (learnt by another session of the
+/// target, too), labelled as its claim; the claim lets nothing through.
+#[test]
+fn a_held_calls_reviewers_see_the_tools_annotations() {
+    let s = start();
+    for target in ["rust", "ruststdio"] {
+        let url = format!("{}/mcp/{target}", s.server.url);
+        let lister = Session::open(&url, Some(&s.agent));
+        let tools = lister.request(1, "tools/list", json!({}))["result"]["tools"].clone();
+        let echo = tools
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "echo")
+            .unwrap()
+            .clone();
+        assert_eq!(echo["annotations"]["readOnlyHint"], true, "{echo}");
+        // Another session's call: `readOnlyHint` does not stop the hold.
+        let caller = std::sync::Arc::new(Session::open(&url, Some(&s.agent)));
+        let (answer, id) = call_approved_while_held(
+            &s,
+            &caller,
+            2,
+            call("echo", json!({"text": target, "count": 3})),
+        );
+        assert_eq!(answer["result"]["isError"], false, "{answer}");
+        let (_, request) = s.server.get(&format!("/v1/approvals/{id}"), &s.reviewer);
+        assert_eq!(
+            request["annotations"], echo["annotations"],
+            "{target}: {request}"
+        );
+        let created = audit(&s)
+            .into_iter()
+            .find(|e| e["kind"] == "request.created" && e["approval_id"] == id.as_str())
+            .unwrap();
+        assert_eq!(
+            created["details"]["annotations"], echo["annotations"],
+            "{created}"
+        );
+    }
+    // A tool no list has named: the call is gated as ever, with nothing to show.
+    let url = format!("{}/mcp/rustmasked", s.server.url);
+    let unlisted = std::sync::Arc::new(Session::open(&url, Some(&s.agent)));
+    let (_, id) = call_approved_while_held(
+        &s,
+        &unlisted,
+        3,
+        call("echo", json!({"text": "unlisted", "count": 3})),
+    );
+    let (_, request) = s.server.get(&format!("/v1/approvals/{id}"), &s.reviewer);
+    assert!(request.get("annotations").is_none(), "{request}");
+}
+
 /// A spliced session belongs to whoever started it, and the upstream sees
 /// signoff's held credentials, never the agent's key.
 #[test]

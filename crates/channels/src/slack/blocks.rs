@@ -12,6 +12,8 @@ pub const COMMENT_BLOCK: &str = "comment";
 /// Section text is limited to 3000 characters; the payload leaves room for
 /// its fence and the note on truncation.
 const PAYLOAD_BYTES: usize = 2600;
+/// The tool's annotations, within the same section's 3,000 characters.
+const ANNOTATION_BYTES: usize = 300;
 
 /// Escapes the three characters Slack's mrkdwn treats as control.
 pub fn escape(text: &str) -> String {
@@ -45,8 +47,15 @@ pub fn message(v: &RequestView) -> Value {
     } else {
         format!(" ({})", escape(&v.labels))
     };
+    let said = match v.annotations.is_empty() {
+        true => String::new(),
+        false => format!(
+            "\n*The tool says (not verified):* {}",
+            escape(&truncated(&v.annotations, ANNOTATION_BYTES))
+        ),
+    };
     let facts = format!(
-        "*Who:* {}\n*Where:* `{}`{labels}\n*Why:* {}\n*Rule:* {}\n*Approvals:* {}\n*Expires:* {}",
+        "*Who:* {}\n*Where:* `{}`{labels}\n*Why:* {}{said}\n*Rule:* {}\n*Approvals:* {}\n*Expires:* {}",
         escape(&v.who),
         escape(&v.target),
         escape(&v.why),

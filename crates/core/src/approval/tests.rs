@@ -31,6 +31,7 @@ fn request(approvals: u32, groups: &[&str], max_window: Option<Duration>) -> App
             },
             policies: vec!["p".into()],
             reason: None,
+            annotations: None,
         },
         T0,
     )
@@ -282,4 +283,23 @@ fn outcome_moves_approved_to_executed_or_failed_once() {
     assert_eq!(r.status, ApprovalStatus::Failed);
     r.record_outcome(true);
     assert_eq!(r.status, ApprovalStatus::Failed);
+}
+
+#[test]
+fn annotations_read_as_one_line_and_old_requests_have_none() {
+    let mut r = request(1, &[], None);
+    assert_eq!(r.annotations_line(), None);
+    r.annotations = Some(serde_json::json!({ "destructiveHint": true, "title": "Delete a repo" }));
+    assert_eq!(
+        r.annotations_line().as_deref(),
+        Some("destructiveHint: true, title: Delete a repo")
+    );
+    assert_eq!(annotations_line(&serde_json::json!({})), None);
+    assert_eq!(annotations_line(&serde_json::json!("destructive")), None);
+    // A request stored before annotations existed still reads.
+    let mut stored = serde_json::to_value(request(1, &[], None)).unwrap();
+    assert!(stored.get("annotations").is_none(), "{stored}");
+    stored.as_object_mut().unwrap().remove("annotations");
+    let back: ApprovalRequest = serde_json::from_value(stored).unwrap();
+    assert_eq!(back.annotations, None);
 }

@@ -27,7 +27,7 @@ use crate::envelope::PROTOCOL_VERSION;
 use crate::proxy::{ReportOnDrop, WITHHELD};
 use crate::sse;
 use crate::{envelope, jsonrpc};
-use crate::{BoxFuture, Gate, GateVerdict, ToolCall, UpstreamError, REASON_META};
+use crate::{BoxFuture, Gate, GateVerdict, KnownAnnotations, ToolCall, UpstreamError, REASON_META};
 
 mod answer;
 mod held;
@@ -73,6 +73,8 @@ pub struct Splice {
     masker: Option<Arc<signoff_mask::Masker>>,
     client: reqwest13::Client,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// What the upstream's tools say of themselves, for reviewers.
+    annotations: KnownAnnotations,
     epoch: Instant,
 }
 
@@ -98,6 +100,7 @@ impl Splice {
             masker,
             client: crate::upstream::http_client()?,
             sessions: Mutex::new(HashMap::new()),
+            annotations: KnownAnnotations::default(),
             epoch: Instant::now(),
         })
     }
@@ -315,6 +318,7 @@ impl Splice {
                 )
             }
         };
+        let annotations = self.annotations.of(&tool);
         let call = ToolCall {
             server: self.server.clone(),
             tool,
@@ -323,6 +327,7 @@ impl Splice {
                 .and_then(|m| m.get(REASON_META))
                 .and_then(Value::as_str)
                 .map(str::to_owned),
+            annotations,
         };
         let progress = meta.and_then(|m| m.get("progressToken")).cloned();
         let review_seen = session.stateless
@@ -440,6 +445,7 @@ impl Splice {
         };
         let hide = |message: &mut Value| {
             if let Some(Value::Array(tools)) = message.pointer_mut("/result/tools") {
+                self.annotations.learn_json(tools);
                 tools.retain(|t| match t.get("name").and_then(Value::as_str) {
                     Some(name) => !self.gate.hides(caller, &self.server, name),
                     None => true,

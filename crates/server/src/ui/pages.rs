@@ -164,6 +164,9 @@ pub fn detail(frame: &Frame, r: &ApprovalRequest, payload: &str, state: &DetailS
                     dt { "Who" } dd { code { (a.principal.to_string()) } " on behalf of " code { (a.on_behalf_of) } }
                     dt { "Where" } dd { code { (a.target.as_str()) } @if !state.labels.is_empty() { " (" (state.labels) ")" } }
                     dt { "Why" } dd { (r.reason.as_deref().filter(|s| !s.trim().is_empty()).unwrap_or("(no reason given)")) }
+                    @if let Some(said) = r.annotations_line() {
+                        dt { "The tool says" } dd #annotations { (said) " " span.hint { "(the upstream's own claim, not verified; it did not decide anything)" } }
+                    }
                     dt { "Rule" } dd { (r.policies.join(", ")) }
                     dt { "Approvals" } dd {
                         (received(r)) " of " (r.requirement.approvals)
@@ -327,6 +330,70 @@ pub fn not_found(frame: &Frame, what: &str) -> Markup {
 mod tests {
     use super::*;
     use serde_json::json;
+    use signoff_core::action::{McpPayload, Payload};
+    use signoff_core::approval::NewRequest;
+    use signoff_core::{Action, ApprovalRequirement, AuthMethod, Classification, Principal};
+
+    #[test]
+    fn the_review_page_shows_what_the_tool_says_as_its_claim() {
+        let action = Action {
+            principal: Principal::Agent("bot".into()),
+            on_behalf_of: "olivia".into(),
+            target: "github".into(),
+            payload: Payload::McpTool(McpPayload {
+                server: "github".into(),
+                tool: "delete_repo".into(),
+                arguments: json!({ "name": "signoff" }),
+            }),
+        };
+        let request = |annotations| {
+            ApprovalRequest::open(
+                NewRequest {
+                    id: uuid::Uuid::nil(),
+                    fingerprint: action.fingerprint(),
+                    action: action.clone(),
+                    classification: Classification::default(),
+                    requirement: ApprovalRequirement {
+                        approvals: 1,
+                        reviewer_groups: vec![],
+                        ttl: std::time::Duration::from_secs(3600),
+                        max_window: None,
+                    },
+                    policies: vec!["p".into()],
+                    reason: None,
+                    annotations,
+                },
+                time::OffsetDateTime::UNIX_EPOCH,
+            )
+        };
+        let viewer = Caller {
+            principal: Principal::User("rita".into()),
+            on_behalf_of: "rita".into(),
+            groups: Default::default(),
+            auth: AuthMethod::ApiKey { key_id: "k".into() },
+        };
+        let frame = Frame {
+            viewer: &viewer,
+            csrf: "t",
+        };
+        let state = DetailState {
+            refusal: None,
+            notice: None,
+            error: None,
+            labels: String::new(),
+            review_windows: vec![],
+        };
+        let said = Some(json!({ "destructiveHint": true, "title": "<Delete>" }));
+        let html = detail(&frame, &request(said), "{}", &state).into_string();
+        assert!(html.contains("<dt>The tool says</dt>"), "{html}");
+        assert!(
+            html.contains("destructiveHint: true, title: &lt;Delete&gt;"),
+            "escaped: {html}"
+        );
+        assert!(html.contains("not verified"), "{html}");
+        let quiet = detail(&frame, &request(None), "{}", &state).into_string();
+        assert!(!quiet.contains("The tool says"), "{quiet}");
+    }
 
     #[test]
     fn a_read_batch_is_folded_and_bounded() {

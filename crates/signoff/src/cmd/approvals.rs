@@ -146,6 +146,13 @@ pub fn print_view(a: &ApprovalView) {
         "why       {}",
         a.reason.as_deref().unwrap_or("(no reason given)")
     );
+    if let Some(said) = a
+        .annotations
+        .as_ref()
+        .and_then(signoff_core::approval::annotations_line)
+    {
+        println!("tool says {said} (the upstream's claim, not verified)");
+    }
     println!("rule      {}", a.policies.join(", "));
     println!(
         "reviewers {}",
