@@ -171,42 +171,9 @@ pub fn truncated(text: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use signoff_core::action::{McpPayload, Payload};
-    use signoff_core::approval::NewRequest;
-    use signoff_core::{Action, ApprovalRequirement, Classification, Principal};
+    use signoff_core::testing::held_mcp_call as held_call;
 
     use super::*;
-
-    fn held_call(annotations: Option<serde_json::Value>) -> ApprovalRequest {
-        let action = Action {
-            principal: Principal::Agent("bot".into()),
-            on_behalf_of: "olivia".into(),
-            target: "github".into(),
-            payload: Payload::McpTool(McpPayload {
-                server: "github".into(),
-                tool: "delete_repo".into(),
-                arguments: serde_json::json!({ "name": "signoff" }),
-            }),
-        };
-        ApprovalRequest::open(
-            NewRequest {
-                id: uuid::Uuid::nil(),
-                fingerprint: action.fingerprint(),
-                action,
-                classification: Classification::default(),
-                requirement: ApprovalRequirement {
-                    approvals: 1,
-                    reviewer_groups: vec![],
-                    ttl: std::time::Duration::from_secs(3600),
-                    max_window: None,
-                },
-                policies: vec!["repo-deletes-need-approval".into()],
-                reason: None,
-                annotations,
-            },
-            time::OffsetDateTime::UNIX_EPOCH,
-        )
-    }
 
     #[test]
     fn every_channel_shows_what_the_tool_says_as_its_own_claim() {

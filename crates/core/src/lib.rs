@@ -16,6 +16,8 @@ pub mod duration;
 pub mod location;
 pub mod principal;
 pub mod scram;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use action::{Action, ActionKind, Fingerprint, Payload, TargetName};
 pub use approval::{

@@ -72,11 +72,17 @@ fn sql(text: &str) -> CheckRequest {
     }
 }
 
-async fn audit_kinds(gw: &Gateway) -> Vec<String> {
+/// Every event in the audit log, oldest first.
+async fn audit_events(gw: &Gateway) -> Vec<AuditEvent> {
     gw.store()
         .read(|c| signoff_store::read::events(c, &Default::default()))
         .await
         .unwrap()
+}
+
+async fn audit_kinds(gw: &Gateway) -> Vec<String> {
+    audit_events(gw)
+        .await
         .iter()
         .map(|e| e.kind.to_string())
         .collect()
@@ -421,11 +427,7 @@ async fn reviewers_and_the_audit_see_masked_payloads_but_grants_bind_the_real_on
         "{shown}"
     );
     assert!(shown.contains("[EMAIL]"), "{shown}");
-    let events = gw
-        .store()
-        .read(|c| signoff_store::read::events(c, &Default::default()))
-        .await
-        .unwrap();
+    let events = audit_events(&gw).await;
     for e in &events {
         let text = e.payload.to_string();
         assert!(
@@ -463,11 +465,7 @@ async fn a_target_can_keep_raw_payloads_in_the_audit_but_reviewers_still_see_the
     let out = gw.check(&agent(&gw), sql(q), None).await.unwrap();
     let shown = out.approval.unwrap().action.payload.body_json().to_string();
     assert!(!shown.contains("alice@example.com"), "{shown}");
-    let events = gw
-        .store()
-        .read(|c| signoff_store::read::events(c, &Default::default()))
-        .await
-        .unwrap();
+    let events = audit_events(&gw).await;
     let audited: Vec<String> = events.iter().map(|e| e.payload.to_string()).collect();
     assert!(
         audited.iter().any(|p| p.contains("alice@example.com")),
@@ -537,11 +535,8 @@ async fn annotations_are_shown_to_reviewers_and_never_decide() {
     assert!(!title.contains("alice@example.com"), "{title}");
     let stored = gw.approval(r.id).await.unwrap();
     assert_eq!(stored.annotations, Some(said.clone()));
-    let created = gw
-        .store()
-        .read(|c| signoff_store::read::events(c, &Default::default()))
+    let created = audit_events(&gw)
         .await
-        .unwrap()
         .into_iter()
         .find(|e| e.kind == AuditKind::RequestCreated && e.approval_id == Some(r.id))
         .unwrap();

@@ -8,33 +8,17 @@ use time::macros::datetime;
 const T0: OffsetDateTime = datetime!(2026-01-01 12:00 UTC);
 
 fn request(approvals: u32, groups: &[&str], max_window: Option<Duration>) -> ApprovalRequest {
-    let action = Action {
-        principal: Principal::Agent("bot".into()),
-        on_behalf_of: "olivia".into(),
-        target: "prod-db".into(),
-        payload: Payload::Sql(SqlPayload {
-            sql: "DELETE FROM orders".into(),
-            params: vec![],
-        }),
+    let payload = Payload::Sql(SqlPayload {
+        sql: "DELETE FROM orders".into(),
+        params: vec![],
+    });
+    let requirement = ApprovalRequirement {
+        approvals,
+        reviewer_groups: groups.iter().map(|g| g.to_string()).collect(),
+        max_window,
+        ..crate::testing::one_approval()
     };
-    ApprovalRequest::open(
-        NewRequest {
-            id: Uuid::nil(),
-            fingerprint: action.fingerprint(),
-            action,
-            classification: Classification::default(),
-            requirement: ApprovalRequirement {
-                approvals,
-                reviewer_groups: groups.iter().map(|g| g.to_string()).collect(),
-                ttl: Duration::from_secs(3600),
-                max_window,
-            },
-            policies: vec!["p".into()],
-            reason: None,
-            annotations: None,
-        },
-        T0,
-    )
+    crate::testing::pending(payload, requirement, None, T0)
 }
 
 fn user(name: &str, groups: &[&str]) -> Reviewer {

@@ -330,42 +330,11 @@ pub fn not_found(frame: &Frame, what: &str) -> Markup {
 mod tests {
     use super::*;
     use serde_json::json;
-    use signoff_core::action::{McpPayload, Payload};
-    use signoff_core::approval::NewRequest;
-    use signoff_core::{Action, ApprovalRequirement, AuthMethod, Classification, Principal};
+    use signoff_core::testing::held_mcp_call as request;
+    use signoff_core::{AuthMethod, Principal};
 
     #[test]
     fn the_review_page_shows_what_the_tool_says_as_its_claim() {
-        let action = Action {
-            principal: Principal::Agent("bot".into()),
-            on_behalf_of: "olivia".into(),
-            target: "github".into(),
-            payload: Payload::McpTool(McpPayload {
-                server: "github".into(),
-                tool: "delete_repo".into(),
-                arguments: json!({ "name": "signoff" }),
-            }),
-        };
-        let request = |annotations| {
-            ApprovalRequest::open(
-                NewRequest {
-                    id: uuid::Uuid::nil(),
-                    fingerprint: action.fingerprint(),
-                    action: action.clone(),
-                    classification: Classification::default(),
-                    requirement: ApprovalRequirement {
-                        approvals: 1,
-                        reviewer_groups: vec![],
-                        ttl: std::time::Duration::from_secs(3600),
-                        max_window: None,
-                    },
-                    policies: vec!["p".into()],
-                    reason: None,
-                    annotations,
-                },
-                time::OffsetDateTime::UNIX_EPOCH,
-            )
-        };
         let viewer = Caller {
             principal: Principal::User("rita".into()),
             on_behalf_of: "rita".into(),
