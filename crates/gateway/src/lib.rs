@@ -196,6 +196,15 @@ impl Gateway {
         config_key_hashes: Vec<(Principal, String)>,
     ) -> Gateway {
         let key_recheck = settings.key_recheck;
+        let metrics = Metrics::default();
+        let (seconds, jobs) = (metrics.commit_seconds.clone(), metrics.commit_jobs.clone());
+        let observed = store.observe_commits(Box::new(move |took, n| {
+            seconds.observe(took.as_secs_f64());
+            jobs.observe(n as f64);
+        }));
+        if observed.is_err() {
+            tracing::debug!("the store's commits already report to another gateway's metrics");
+        }
         Gateway {
             inner: Arc::new(Inner {
                 decider,
@@ -203,7 +212,7 @@ impl Gateway {
                 masker: mask::masker(&settings.masking),
                 settings,
                 waiters: waiters::Waiters::default(),
-                metrics: Metrics::default(),
+                metrics,
                 keys: auth::KeyCache::new(config_key_hashes, key_recheck),
                 events: broadcast::channel(1024).0,
             }),

@@ -1,4 +1,5 @@
-//! Prometheus metrics for decisions, approvals and waiters.
+//! Prometheus metrics for decisions, approvals, waiters and the audit's
+//! group commits.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -27,6 +28,10 @@ pub struct Metrics {
     pub reviews: Family<VerdictLabels, Counter>,
     pub auth_failures: Counter,
     pub expired: Counter,
+    /// Every durable decision waits for one of these (DESIGN invariant 5),
+    /// so their time is a floor under a gated call's added latency.
+    pub commit_seconds: Histogram,
+    pub commit_jobs: Histogram,
 }
 
 impl Default for Metrics {
@@ -75,6 +80,19 @@ impl Default for Metrics {
             "Approval requests that expired unreviewed",
             expired.clone(),
         );
+        // 10 µs .. ~5 s
+        let commit_seconds = Histogram::new(exponential_buckets(0.000_01, 2.0, 20));
+        registry.register(
+            "audit_commit_seconds",
+            "Time of one audit group commit, fsync included; a durable decision waits for one",
+            commit_seconds.clone(),
+        );
+        let commit_jobs = Histogram::new(exponential_buckets(1.0, 2.0, 11));
+        registry.register(
+            "audit_commit_jobs",
+            "Jobs (events, batched reads, approval changes) per audit group commit",
+            commit_jobs.clone(),
+        );
         Metrics {
             registry,
             decisions,
@@ -84,6 +102,8 @@ impl Default for Metrics {
             reviews,
             auth_failures,
             expired,
+            commit_seconds,
+            commit_jobs,
         }
     }
 }

@@ -95,6 +95,16 @@ async fn reads_are_allowed_and_audited() {
     let out = gw.check(&agent(&gw), sql("SELECT 1"), None).await.unwrap();
     assert_eq!(out.verdict, CheckVerdict::Allow);
     assert_eq!(audit_kinds(&gw).await, vec!["action.decided"]);
+    // The decision's group commit was counted before the caller heard back.
+    let metrics = gw.metrics().encode();
+    assert!(
+        metrics.contains("signoff_audit_commit_seconds_count 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("signoff_audit_commit_jobs_sum 1.0\n"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

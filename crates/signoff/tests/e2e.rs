@@ -431,6 +431,7 @@ fn openapi_health_and_metrics_are_served() {
         "signoff_decisions_total{outcome=\"allow\",kind=\"sql\"} 1",
         "signoff_approvals_pending",
         "signoff_decision_latency_seconds_bucket",
+        "signoff_audit_commit_seconds_bucket",
         "signoff_waiters",
     ] {
         assert!(metrics.contains(m), "{m} missing:\n{metrics}");

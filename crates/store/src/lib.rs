@@ -17,7 +17,8 @@ pub mod sessions;
 mod write;
 
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use rusqlite::OpenFlags;
 use tokio::sync::oneshot;
@@ -95,6 +96,11 @@ pub(crate) struct DetachedQueue {
 const DETACHED_LINGER: std::time::Duration = std::time::Duration::from_millis(5);
 const DETACHED_FULL: usize = 512;
 
+/// Told after each group commit, before its jobs hear back: how long it
+/// took, fsync included, and how many jobs it held.
+pub type CommitObserver = Box<dyn Fn(Duration, usize) + Send + Sync>;
+pub(crate) type Observer = Arc<OnceLock<CommitObserver>>;
+
 /// The most jobs one group commit takes.
 const MAX_BATCH: usize = 1024;
 /// Read connections kept open between reads.
@@ -111,6 +117,7 @@ struct Inner {
     detached: Detached,
     readers: Mutex<Vec<Connection>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    observer: Observer,
 }
 
 impl Store {
@@ -130,9 +137,11 @@ impl Store {
         let (tx, rx) = mpsc::channel::<Wake>();
         let detached = Detached::default();
         let queue = detached.clone();
+        let observer = Observer::default();
+        let observed = observer.clone();
         let writer = std::thread::Builder::new()
             .name("signoff-store-writer".into())
-            .spawn(move || write::run(conn, rx, queue, signer))
+            .spawn(move || write::run(conn, rx, queue, signer, observed))
             .map_err(|e| open_err(e.to_string()))?;
         Ok(Store {
             inner: Arc::new(Inner {
@@ -141,8 +150,15 @@ impl Store {
                 detached,
                 readers: Mutex::new(Vec::new()),
                 writer: Mutex::new(Some(writer)),
+                observer,
             }),
         })
+    }
+
+    /// Has every group commit from now on reported to `f` (metrics). The
+    /// first observer set stays; a later one is refused and returned.
+    pub fn observe_commits(&self, f: CommitObserver) -> Result<(), CommitObserver> {
+        self.inner.observer.set(f)
     }
 
     pub fn path(&self) -> &Path {

@@ -702,3 +702,31 @@ async fn audit_filters_select_what_they_name() {
         .unwrap();
     assert!(plan.contains("audit_of_approvals"), "{plan}");
 }
+
+/// Each group commit reports its time and size before its jobs hear back,
+/// so a caller who was answered has been counted.
+#[tokio::test]
+async fn group_commits_report_to_their_observer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let seen = Arc::new(Mutex::new(Vec::<(Duration, usize)>::new()));
+    let record = seen.clone();
+    let observer: CommitObserver = Box::new(move |took, jobs| {
+        record.lock().unwrap().push((took, jobs));
+    });
+    assert!(store.observe_commits(observer).is_ok());
+    assert!(
+        store.observe_commits(Box::new(|_, _| {})).is_err(),
+        "a second observer is refused"
+    );
+    store.append(event(1)).await.unwrap();
+    let (a, b) = tokio::join!(store.append(event(2)), store.append(event(3)));
+    a.unwrap();
+    b.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    let jobs: usize = seen.iter().map(|(_, n)| n).sum();
+    assert_eq!(jobs, 3, "{seen:?}");
+    assert!(seen
+        .iter()
+        .all(|(took, n)| *n > 0 && *took > Duration::ZERO));
+}

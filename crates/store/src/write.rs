@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::checkpoint::CheckpointSigner;
 use crate::read::{approval_from_row, APPROVAL_COLUMNS};
-use crate::{Completion, Detached, Queued, StoreError, Wake, DETACHED_LINGER, MAX_BATCH};
+use crate::{Completion, Detached, Observer, Queued, StoreError, Wake, DETACHED_LINGER, MAX_BATCH};
 
 /// Sign a checkpoint after this many events.
 const CHECKPOINT_EVERY: i64 = 1000;
@@ -196,6 +196,7 @@ pub(crate) fn run(
     jobs: mpsc::Receiver<Wake>,
     detached: Detached,
     signer: CheckpointSigner,
+    observer: Observer,
 ) {
     let mut last_checkpoint: i64 = conn
         .query_row("SELECT COALESCE(MAX(seq), 0) FROM checkpoints", [], |r| {
@@ -212,14 +213,14 @@ pub(crate) fn run(
         open = still_open;
         // Empty when a wake raced with the previous batch taking its job.
         if !batch.is_empty() {
-            commit_and_answer(&mut conn, batch, &signer, &mut last_checkpoint);
+            commit_and_answer(&mut conn, batch, &signer, &mut last_checkpoint, &observer);
         }
     }
     // The channel closed: commit what is still queued, and sign where the
     // chain ends, so truncation is detectable.
     let rest = take_detached(&detached);
     if !rest.is_empty() {
-        commit_and_answer(&mut conn, rest, &signer, &mut last_checkpoint);
+        commit_and_answer(&mut conn, rest, &signer, &mut last_checkpoint, &observer);
     }
     let _ = commit_group(
         &mut conn,
@@ -235,10 +236,15 @@ fn commit_and_answer(
     batch: Vec<Queued>,
     signer: &CheckpointSigner,
     last_checkpoint: &mut i64,
+    observer: &Observer,
 ) {
     let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
     let jobs = batch.len();
+    let started = std::time::Instant::now();
     let result = commit_group(conn, batch, &mut completions, signer, last_checkpoint);
+    if let Some(observe) = observer.get() {
+        observe(started.elapsed(), jobs);
+    }
     if let Err(e) = &result {
         tracing::error!(error = %e, jobs, "group commit failed; every job in it is refused");
     }
