@@ -24,7 +24,7 @@
 # for callgrind_annotate. pgab compares two signoff builds or settings round by
 # round (PGAB_A, PGAB_B, PGAB_A_ENV, PGAB_B_ENV, PGAB_ROUNDS, PGAB_MODE); it
 # runs only when named. mcpab does the same for the MCP door (MCPAB_A, MCPAB_B,
-# MCPAB_A_ENV, MCPAB_B_ENV, MCPAB_ROUNDS), 32 clients per round; mcpcount counts
+# MCPAB_A_ENV, MCPAB_B_ENV, MCPAB_B_TMPDIR, MCPAB_ROUNDS), 32 clients per round; mcpcount counts
 # instructions per MCP call as pgcount does per statement (bench/out/mcpcount.callgrind).
 #
 # Needs: wrk (Debian package `wrk`; installed here if missing and apt works).
@@ -533,12 +533,13 @@ if [ "$only" = mcpab ]; then
   # alternating 32-client rounds, each beside a direct round: MCPAB_A / MCPAB_B
   # name the binaries (default: the release build for both), MCPAB_A_ENV /
   # MCPAB_B_ENV extra environment, MCPAB_ROUNDS the rounds, MCP_BENCH_CALLS
-  # the calls per client.
+  # the calls per client. MCPAB_B_TMPDIR puts B's config and audit there
+  # (/dev/shm: the audit on tmpfs, to see what the disk's fsync costs).
   mcp_setup
   a_bin=${MCPAB_A:-target/release/signoff} b_bin=${MCPAB_B:-target/release/signoff}
   calls=${MCP_BENCH_CALLS:-200}
   echo "== mcpab: allowed tools/call, 32 clients x $calls calls, A=$a_bin ${MCPAB_A_ENV:-} vs B=$b_bin ${MCPAB_B_ENV:-}"
-  dir_b=$(mktemp -d); cp -r "$dir/policies" "$dir/signoff.toml" "$dir_b/"
+  dir_b=$(mktemp -d -p "${MCPAB_B_TMPDIR:-${TMPDIR:-/tmp}}"); cp -r "$dir/policies" "$dir/signoff.toml" "$dir_b/"
   token_b=$("$b_bin" --config "$dir_b/signoff.toml" keys create --principal agent:bench)
   b_port=$(free_port)
   env SIGNOFF_LOG=warn ${MCPAB_A_ENV:-} "$a_bin" --config "$dir/signoff.toml" serve --listen "127.0.0.1:$so_port" 2>"$dir/serve.log" &
