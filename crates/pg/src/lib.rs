@@ -2,7 +2,7 @@
 //! every statement is decided on its own before the database sees it.
 //!
 //! One [`serve`] loop per target accepts connections, on a thread of its own
-//! ([`Door`]); each connection is a session (`session.rs`): SCRAM login with
+//! ([`Door`]); each connection is a session (`session/`): SCRAM login with
 //! a signoff API key as the password, a login upstream with credentials only
 //! signoff holds, then two halves. The client half reads messages in order
 //! and asks the [`Gate`] at each statement (every statement of a Query, each
