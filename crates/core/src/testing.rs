@@ -49,8 +49,9 @@ pub fn one_approval() -> ApprovalRequirement {
     }
 }
 
-/// A pending request for an agent's MCP call (`delete_repo` on `github`),
-/// one approval from anyone, with what the tool said of itself.
+/// A pending request for an agent's MCP call (`delete_repo` of server
+/// `github`, on target `prod`), one approval from anyone, with what the tool
+/// said of itself.
 pub fn held_mcp_call(annotations: Option<Value>) -> ApprovalRequest {
     let payload = Payload::McpTool(McpPayload {
         server: "github".into(),

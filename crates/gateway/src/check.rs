@@ -1,6 +1,7 @@
 //! One action through the gateway: classified, decided, recorded, and held
 //! for review when policy asks for one.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -132,7 +133,8 @@ impl Gateway {
                     requirement: requirement.clone(),
                     policies: policies.clone(),
                     reason: (!reason.is_empty()).then(|| reason.clone()),
-                    annotations: annotations.map(|a| self.inner.masker.mask_owned(a)),
+                    annotations: annotations
+                        .map(|a| self.inner.masker.mask_owned(Arc::unwrap_or_clone(a))),
                 };
                 let gw = self.clone();
                 let (verdict, approval, created) = self

@@ -106,8 +106,9 @@ pub struct CheckRequest {
     pub payload: Payload,
     pub reason: Option<String>,
     /// What the target says of the action (an MCP tool's `annotations`),
-    /// kept for reviewers if the action is held; never used to decide.
-    pub annotations: Option<Value>,
+    /// kept for reviewers if the action is held (only then copied); never
+    /// used to decide.
+    pub annotations: Option<Arc<Value>>,
     pub trace_id: Option<String>,
 }
 

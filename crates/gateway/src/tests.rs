@@ -518,10 +518,10 @@ async fn annotations_are_shown_to_reviewers_and_never_decide() {
         .await
         .unwrap();
     let claimed = CheckRequest {
-        annotations: Some(json!({
+        annotations: Some(Arc::new(json!({
             "readOnlyHint": true,
             "title": "harmless, ask alice@example.com",
-        })),
+        }))),
         ..sql("DELETE FROM orders")
     };
     let with = gw.check(&bot, claimed, None).await.unwrap();
@@ -535,7 +535,9 @@ async fn annotations_are_shown_to_reviewers_and_never_decide() {
 
     // A new request carries the claim, masked, for reviewers and the audit.
     let other = CheckRequest {
-        annotations: Some(json!({ "destructiveHint": true, "title": "ask alice@example.com" })),
+        annotations: Some(Arc::new(
+            json!({ "destructiveHint": true, "title": "ask alice@example.com" }),
+        )),
         ..sql("DELETE FROM customers")
     };
     let r = gw.check(&bot, other, None).await.unwrap().approval.unwrap();

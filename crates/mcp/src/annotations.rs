@@ -7,7 +7,7 @@
 //! as the tool's own claim, and that is all.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
 
@@ -18,16 +18,18 @@ const MAX_TOOLS: usize = 4096;
 const MAX_BYTES: usize = 4096;
 
 /// The annotations an upstream last declared, by tool name; shared by every
-/// session to one target.
+/// session to one target. Every `tools/call` looks its tool up, so a lookup
+/// is a read lock and a reference count, not a copy: only a held call's
+/// request copies them.
 #[derive(Clone, Default)]
-pub struct KnownAnnotations(Arc<Mutex<HashMap<String, Value>>>);
+pub struct KnownAnnotations(Arc<RwLock<HashMap<String, Arc<Value>>>>);
 
 impl KnownAnnotations {
     /// Remembers what one `tools/list` page says: each tool's annotations
     /// replace what was known of it, and a tool listed without them is
     /// forgotten.
     pub fn learn<'a>(&self, tools: impl IntoIterator<Item = (&'a str, Option<Value>)>) {
-        let Ok(mut known) = self.0.lock() else {
+        let Ok(mut known) = self.0.write() else {
             return;
         };
         for (name, annotations) in tools {
@@ -37,7 +39,7 @@ impl KnownAnnotations {
             });
             match kept {
                 Some(a) if known.contains_key(name) || known.len() < MAX_TOOLS => {
-                    known.insert(name.to_owned(), a);
+                    known.insert(name.to_owned(), Arc::new(a));
                 }
                 Some(_) => {}
                 None => {
@@ -56,8 +58,8 @@ impl KnownAnnotations {
     }
 
     /// What `tool` last said of itself, if anything.
-    pub fn of(&self, tool: &str) -> Option<Value> {
-        self.0.lock().ok()?.get(tool).cloned()
+    pub fn of(&self, tool: &str) -> Option<Arc<Value>> {
+        self.0.read().ok()?.get(tool).cloned()
     }
 }
 
@@ -66,6 +68,11 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// What `known` says of `tool`, as a value.
+    fn said(known: &KnownAnnotations, tool: &str) -> Option<Value> {
+        known.of(tool).map(Arc::unwrap_or_clone)
+    }
 
     #[test]
     fn the_latest_list_is_what_is_known() {
@@ -76,19 +83,22 @@ mod tests {
             json!({ "name": "plain" }),
             json!({ "annotations": { "destructiveHint": false } }),
         ]);
-        assert_eq!(known.of("delete"), Some(json!({ "destructiveHint": true })));
-        assert_eq!(known.of("echo"), Some(json!({ "readOnlyHint": true })));
-        assert_eq!(known.of("plain"), None);
+        assert_eq!(
+            said(&known, "delete"),
+            Some(json!({ "destructiveHint": true }))
+        );
+        assert_eq!(said(&known, "echo"), Some(json!({ "readOnlyHint": true })));
+        assert_eq!(said(&known, "plain"), None);
         // A later list changes one tool and drops another's annotations.
         known.learn_json(&[
             json!({ "name": "delete", "annotations": { "destructiveHint": false } }),
             json!({ "name": "echo", "annotations": {} }),
         ]);
         assert_eq!(
-            known.of("delete"),
+            said(&known, "delete"),
             Some(json!({ "destructiveHint": false }))
         );
-        assert_eq!(known.of("echo"), None);
+        assert_eq!(said(&known, "echo"), None);
     }
 
     #[test]
@@ -99,16 +109,16 @@ mod tests {
             json!({ "name": "big", "annotations": { "title": huge } }),
             json!({ "name": "odd", "annotations": "destructive" }),
         ]);
-        assert_eq!(known.of("big"), None);
-        assert_eq!(known.of("odd"), None);
+        assert_eq!(said(&known, "big"), None);
+        assert_eq!(said(&known, "odd"), None);
         let many: Vec<Value> = (0..MAX_TOOLS + 10)
             .map(|i| json!({ "name": format!("t{i}"), "annotations": { "readOnlyHint": true } }))
             .collect();
         known.learn_json(&many);
-        assert!(known.of("t0").is_some());
-        assert_eq!(known.of(&format!("t{}", MAX_TOOLS + 5)), None);
+        assert!(said(&known, "t0").is_some());
+        assert_eq!(said(&known, &format!("t{}", MAX_TOOLS + 5)), None);
         // A tool already known is still updated when the map is full.
         known.learn_json(&[json!({ "name": "t0", "annotations": { "readOnlyHint": false } })]);
-        assert_eq!(known.of("t0"), Some(json!({ "readOnlyHint": false })));
+        assert_eq!(said(&known, "t0"), Some(json!({ "readOnlyHint": false })));
     }
 }

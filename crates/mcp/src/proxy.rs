@@ -43,7 +43,7 @@ pub struct ToolCall {
     pub reason: Option<String>,
     /// What the tool said of itself in the upstream's latest `tools/list`
     /// (`destructiveHint`, …): for reviewers only, never for deciding.
-    pub annotations: Option<Value>,
+    pub annotations: Option<Arc<Value>>,
 }
 
 #[derive(Debug)]
